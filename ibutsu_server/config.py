@@ -1,0 +1,85 @@
+"""Where the database is: resolving ``SQLALCHEMY_DATABASE_URI`` for the app factory.
+
+The order follows Ibutsu Server's own rules, so an existing deployment keeps
+pointing at the same database:
+
+1. ``SQLALCHEMY_DATABASE_URI`` from the app config, then from the environment;
+2. a PostgreSQL URL built from the ``POSTGRESQL_*`` variables, then from the
+   ``POSTGRES_*`` ones (``HOST`` or ``HOSTNAME``, ``DB`` or ``DATABASE``,
+   ``PORT``, ``USER``, ``PASSWORD``, ``SSLMODE``); a prefix counts only when
+   both its host and its database are set;
+3. the embedded default, a SQLite file ``ibutsu.db`` in the Flask instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+DATABASE_URI_KEY = "SQLALCHEMY_DATABASE_URI"
+POSTGRES_PREFIXES = ("POSTGRESQL", "POSTGRES")
+DEFAULT_SQLITE_FILENAME = "ibutsu.db"
+
+
+def _first(settings: Mapping[str, Any], *keys: str) -> str | None:
+    """Return the first non-empty value among ``keys``, as a string."""
+    for key in keys:
+        value = settings.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def postgres_url_from_settings(settings: Mapping[str, Any]) -> str | None:
+    """Build a PostgreSQL URL from ``POSTGRESQL_*`` or ``POSTGRES_*`` settings.
+
+    :param settings: app config and environment merged, the config winning.
+    :return: a ``postgresql://`` URL, or ``None`` when no prefix names both a
+        host and a database.
+    """
+    for prefix in POSTGRES_PREFIXES:
+        host = _first(settings, f"{prefix}_HOST", f"{prefix}_HOSTNAME")
+        database = _first(settings, f"{prefix}_DB", f"{prefix}_DATABASE")
+        if not (host and database):
+            continue
+        port = _first(settings, f"{prefix}_PORT")
+        sslmode = _first(settings, f"{prefix}_SSLMODE")
+        url = URL.create(
+            "postgresql",
+            username=_first(settings, f"{prefix}_USER"),
+            password=_first(settings, f"{prefix}_PASSWORD"),
+            host=host,
+            port=int(port) if port else None,
+            database=database,
+            query={"sslmode": sslmode} if sslmode else {},
+        )
+        return url.render_as_string(hide_password=False)
+    return None
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """Return the embedded default: a SQLite file in the instance folder."""
+    return f"sqlite:///{os.path.join(instance_path, DEFAULT_SQLITE_FILENAME)}"
+
+
+def resolve_database_url(
+    config: Mapping[str, Any], environ: Mapping[str, str], instance_path: str
+) -> tuple[str, bool]:
+    """Resolve the database URL for an app.
+
+    :param config: the settings given to the app factory.
+    :param environ: the process environment.
+    :param instance_path: the Flask instance folder, home of the SQLite default.
+    :return: the URL, and whether it is the embedded default.
+    """
+    settings: dict[str, Any] = {**environ, **config}
+    explicit = _first(settings, DATABASE_URI_KEY)
+    if explicit:
+        return explicit, False
+    postgres = postgres_url_from_settings(settings)
+    if postgres:
+        return postgres, False
+    return default_sqlite_url(instance_path), True

@@ -1,0 +1,79 @@
+"""Alembic's environment for Ibutsu Server.
+
+- The URL and the metadata come from the app factory: the current Flask app
+  when there is one, else ``ibutsu_server.create_app()``.
+- A connection passed in ``config.attributes["connection"]`` is used as it is,
+  so code can migrate in-process on a connection it controls.
+- Each revision runs in its own transaction.
+- Logging is configured from alembic.ini only when Alembic runs as its own
+  command, and even then loggers that already exist keep working.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from flask import Flask, current_app, has_app_context
+
+from ibutsu_server.db import db
+from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
+
+config = context.config
+given_connection = config.attributes.get("connection")
+
+if config.config_file_name and given_connection is None and not has_app_context():
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _app() -> Flask:
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    from ibutsu_server import create_app
+
+    return create_app()
+
+
+def run_migrations_offline() -> None:
+    """Write the SQL to standard output instead of running it."""
+    app = _app()
+    context.configure(
+        url=app.config["SQLALCHEMY_DATABASE_URI"],
+        target_metadata=db.metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
+        **COMPARE_OPTIONS,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_on(connection) -> None:
+    # ibutsu_server.db.sqlite makes SQLite's DDL transactional; tell Alembic.
+    context.configure(
+        connection=connection,
+        target_metadata=db.metadata,
+        transaction_per_migration=True,
+        transactional_ddl=True if connection.dialect.name == "sqlite" else None,
+        **COMPARE_OPTIONS,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run the migrations on the given connection, or on the app's engine."""
+    if given_connection is not None:
+        _run_on(given_connection)
+        return
+    app = _app()
+    with app.app_context():
+        with db.engine.connect() as connection:
+            _run_on(connection)
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
