@@ -3,7 +3,8 @@
 - The URL and the metadata come from the app factory: the current Flask app
   when there is one, else ``ibutsu_server.create_app()``.
 - A connection passed in ``config.attributes["connection"]`` is used as it is,
-  so code can migrate in-process on a connection it controls.
+  so code can migrate in-process on a connection it controls; an engine
+  passed there (as pytest-alembic does) lends a connection.
 - Each revision runs in its own transaction.
 - Logging is configured from alembic.ini only when Alembic runs as its own
   command, and even then loggers that already exist keep working.
@@ -15,7 +16,9 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import Flask, current_app, has_app_context
+from sqlalchemy.engine import Engine
 
+import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
 
@@ -64,6 +67,10 @@ def _run_on(connection) -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations on the given connection, or on the app's engine."""
+    if isinstance(given_connection, Engine):
+        with given_connection.connect() as connection:
+            _run_on(connection)
+        return
     if given_connection is not None:
         _run_on(given_connection)
         return
