@@ -1,7 +1,8 @@
-"""Ibutsu Server's database layer: the app factory, models and migrations."""
+"""Ibutsu Server's database layer: the app factory, models, migrations and startup guard."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,16 +13,27 @@ from ibutsu_server.config import DATABASE_URI_KEY, resolve_database_url
 from ibutsu_server.db import db
 from ibutsu_server.db import sqlite as sqlite_support
 
-__all__ = ["create_app"]
+__all__ = ["MIGRATIONS_DIR", "create_app"]
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "db", "migrations")
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -> Flask:
     """Create the Ibutsu Flask app, bound to its database.
 
+    The startup guard then checks, waits for or upgrades the database as
+    ``IBUTSU_DB_MIGRATE`` says: ``upgrade`` by default on the embedded SQLite
+    database, ``check`` on any configured one.
+
     :param config: settings that take precedence over the environment; see
-        :mod:`ibutsu_server.config` for how the database URL is chosen.
+        :mod:`ibutsu_server.config` for how the database URL is chosen and
+        :mod:`ibutsu_server.guard.settings` for the guard's keys.
+    :param guard: run the startup guard; Alembic's own env.py turns it off.
+    :raises ibutsu_server.guard.GuardError: when the guard refuses the database.
     """
     app = Flask(__name__)
+    if app.logger.level == logging.NOTSET:
+        app.logger.setLevel(logging.INFO)
     settings = dict(config or {})
     url, embedded = resolve_database_url(settings, os.environ, app.instance_path)
     app.config.from_mapping(settings)
@@ -34,4 +46,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         sqlite_support.make_transactional(db.engine)
+
+    from ibutsu_server.db.legacy import detect_legacy
+    from ibutsu_server.guard import MigrationGuard
+    from ibutsu_server.health import health
+
+    app.register_blueprint(health)
+    if guard:
+        MigrationGuard(
+            app,
+            directory=MIGRATIONS_DIR,
+            legacy_detector=detect_legacy,
+            default_mode="upgrade" if embedded else "check",
+        )
     return app

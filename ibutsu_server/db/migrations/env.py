@@ -5,13 +5,15 @@
 - A connection passed in ``config.attributes["connection"]`` is used as it is,
   so code can migrate in-process on a connection it controls; an engine
   passed there (as pytest-alembic does) lends a connection.
-- Each revision runs in its own transaction.
+- Each revision runs in its own transaction. Run as its own command, Alembic
+  takes the migration lock first, so it never races a booting app.
 - Logging is configured from alembic.ini only when Alembic runs as its own
   command, and even then loggers that already exist keep working.
 """
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -21,6 +23,8 @@ from sqlalchemy.engine import Engine
 import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
+from ibutsu_server.guard.lock import migration_lock
+from ibutsu_server.guard.settings import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY, parse_seconds
 
 config = context.config
 given_connection = config.attributes.get("connection")
@@ -34,7 +38,7 @@ def _app() -> Flask:
         return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
     from ibutsu_server import create_app
 
-    return create_app()
+    return create_app(guard=False)
 
 
 def run_migrations_offline() -> None:
@@ -59,6 +63,7 @@ def _run_on(connection) -> None:
         target_metadata=db.metadata,
         transaction_per_migration=True,
         transactional_ddl=True if connection.dialect.name == "sqlite" else None,
+        on_version_apply=config.attributes.get("on_version_apply"),
         **COMPARE_OPTIONS,
     )
     with context.begin_transaction():
@@ -76,7 +81,9 @@ def run_migrations_online() -> None:
         return
     app = _app()
     with app.app_context():
-        with db.engine.connect() as connection:
+        setting = app.config.get(LOCK_TIMEOUT_KEY, os.environ.get(LOCK_TIMEOUT_KEY))
+        lock_timeout = parse_seconds(setting or DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY)
+        with migration_lock(db.engine, lock_timeout), db.engine.connect() as connection:
             _run_on(connection)
 
 

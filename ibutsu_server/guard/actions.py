@@ -1,0 +1,146 @@
+"""Changing a database under the migration lock: upgrade, stamp, downgrade.
+
+Every action takes the lock, inspects the database again under it (another
+process may have done the work), and hands Alembic a connection of its own
+through ``config.attributes["connection"]``. Each revision runs in its own
+transaction and is logged with its duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from alembic import command
+from sqlalchemy.engine import Connection, Engine
+
+from ibutsu_server.guard.errors import MigrationFailedError
+from ibutsu_server.guard.lock import migration_lock
+from ibutsu_server.guard.refusals import raise_if_refused
+from ibutsu_server.guard.scripts import Scripts, alembic_config
+from ibutsu_server.guard.state import DatabaseState, LegacyDetector, StateName, inspect_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """What every action needs: the database, the scripts and the limits.
+
+    :ivar lock_timeout: seconds to wait for the migration lock.
+    :ivar ddl_lock_timeout: PostgreSQL ``lock_timeout`` for migration statements, seconds.
+    """
+
+    engine: Engine
+    scripts: Scripts
+    legacy_detector: LegacyDetector | None = None
+    lock_timeout: float = 300.0
+    ddl_lock_timeout: float = 30.0
+
+    def inspect(self) -> DatabaseState:
+        """Read the database's state on a short-lived connection."""
+        with self.engine.connect() as connection:
+            return inspect_database(connection, self.scripts, self.legacy_detector)
+
+    @contextmanager
+    def _migration_connection(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            postgresql = connection.dialect.name == "postgresql"
+            if postgresql:
+                timeout_ms = int(self.ddl_lock_timeout * 1000)
+                connection.exec_driver_sql(f"SET lock_timeout = {timeout_ms}")
+                connection.commit()
+            try:
+                yield connection
+            finally:
+                if connection.in_transaction():
+                    connection.rollback()
+                if postgresql and not connection.invalidated:
+                    connection.exec_driver_sql("RESET lock_timeout")
+                    connection.commit()
+
+    def run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run an ``alembic.command`` function on a connection of its own, without the lock."""
+        self._run(action, *args, **kwargs)
+
+    def _run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        with self._migration_connection() as connection:
+            config = alembic_config(self.scripts.directory)
+            config.attributes["connection"] = connection
+            config.attributes["on_version_apply"] = _RevisionLogger()
+            action(config, *args, **kwargs)
+
+    def upgrade(self, target: str = "heads") -> DatabaseState:
+        """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
+
+        :raises RefusedStateError: when the database must not be touched.
+        :raises MigrationFailedError: when a revision fails.
+        """
+        with migration_lock(self.engine, self.lock_timeout):
+            state = self.inspect()
+            if state.at_head and target in ("head", "heads"):
+                return state
+            raise_if_refused(state)
+            try:
+                if state.name is StateName.LEGACY and state.legacy is not None:
+                    log.info(
+                        "Legacy database (version %s) proven: stamping baseline %s",
+                        state.legacy.version,
+                        state.legacy.baseline,
+                    )
+                    self._run(command.stamp, state.legacy.baseline)
+                self._run(command.upgrade, target)
+            except Exception as exc:
+                raise self._failure(exc) from exc
+            return self.inspect()
+
+    def downgrade(self, target: str) -> DatabaseState:
+        """Downgrade to ``target`` under the lock."""
+        with migration_lock(self.engine, self.lock_timeout):
+            try:
+                self._run(command.downgrade, target)
+            except Exception as exc:
+                raise self._failure(exc) from exc
+            return self.inspect()
+
+    def stamp(self, target: str) -> DatabaseState:
+        """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
+        with migration_lock(self.engine, self.lock_timeout):
+            self._run(command.stamp, target)
+            return self.inspect()
+
+    def _failure(self, exc: Exception) -> MigrationFailedError:
+        after = self.inspect()
+        failed = after.pending[0] if after.pending else None
+        current = ", ".join(after.current) or "no revision"
+        return MigrationFailedError(
+            f"Revision {failed or 'unknown'} failed with {type(exc).__name__}: {exc}."
+            f" The database stays at {current}. Fix the cause, then run 'flask db upgrade'.",
+            revision=failed,
+            last_good=after.current,
+            state=after,
+        )
+
+
+class _RevisionLogger:
+    """Alembic ``on_version_apply`` hook: one log line per revision, with its time."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, *, step: Any, **_: Any) -> None:
+        elapsed = (time.perf_counter() - self.started) * 1000
+        verb = "Stamped" if step.is_stamp else "Applied" if step.is_upgrade else "Reverted"
+        revision = step.up_revision
+        log.info(
+            "%s %s (%s) in %.1f ms",
+            verb,
+            revision.revision if revision else "base",
+            revision.doc if revision else "",
+            elapsed,
+        )
+        self.started = time.perf_counter()

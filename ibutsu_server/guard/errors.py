@@ -1,0 +1,122 @@
+"""The guard's errors: one base class, each error carrying what it saw.
+
+Messages say what was found, what was expected and the command that fixes it.
+URLs in messages are always rendered without their password.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ibutsu_server.guard.state import DatabaseState
+
+
+class GuardError(Exception):
+    """Base class of every error the migration guard raises.
+
+    :ivar state: the database state the guard saw, when it got that far.
+    """
+
+    #: Exit code of ``flask db`` commands that end with this error.
+    exit_code = 1
+
+    def __init__(self, message: str, state: DatabaseState | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class GuardConfigError(GuardError):
+    """A setting has a value the guard cannot use.
+
+    :ivar key: the setting's name.
+    :ivar value: the value found.
+    """
+
+    exit_code = 2
+
+    def __init__(self, key: str, value: object, expected: str) -> None:
+        super().__init__(f"{key} must be {expected}; got {value!r}.")
+        self.key = key
+        self.value = value
+
+
+class DatabaseUnavailableError(GuardError):
+    """The database could not be reached within the wait timeout.
+
+    :ivar url: the database URL, password masked.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class NotUpToDateError(GuardError):
+    """The database is empty, behind or legacy, and this mode does not upgrade it.
+
+    An upgrade would fix it: ``flask db upgrade``.
+    """
+
+    exit_code = 3
+
+
+class RefusedStateError(GuardError):
+    """The database is in a state no automatic action may touch."""
+
+    exit_code = 4
+
+
+class UnknownRevisionError(RefusedStateError):
+    """``alembic_version`` names a revision the scripts do not know (the app is older)."""
+
+
+class BrokenVersionTableError(RefusedStateError):
+    """``alembic_version`` is empty, or its rows are not a valid set of heads."""
+
+
+class UnversionedDatabaseError(RefusedStateError):
+    """Application tables without ``alembic_version`` and without legacy markers."""
+
+
+class LegacyTooOldError(RefusedStateError):
+    """A legacy database whose version is too old, missing or not a number."""
+
+
+class LegacyUnprovenError(RefusedStateError):
+    """A legacy database whose schema does not pass the baseline checks."""
+
+
+class MultipleHeadsError(RefusedStateError):
+    """The script directory has several heads: a merge revision is missing."""
+
+
+class LockTimeoutError(GuardError):
+    """Another process held the migration lock for longer than the lock timeout."""
+
+    exit_code = 2
+
+
+class MigrationFailedError(GuardError):
+    """A revision failed; the database stays at the last good revision.
+
+    :ivar revision: the revision that failed.
+    :ivar last_good: the database's heads after the failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        revision: str | None,
+        last_good: tuple[str, ...],
+        state: DatabaseState | None = None,
+    ) -> None:
+        super().__init__(message, state)
+        self.revision = revision
+        self.last_good = last_good

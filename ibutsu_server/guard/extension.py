@@ -1,0 +1,166 @@
+"""The Flask extension: checks, waits for or upgrades the database at startup."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import click
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from ibutsu_server.guard.actions import Runner
+from ibutsu_server.guard.connect import masked_url, wait_for_database
+from ibutsu_server.guard.refusals import error_for, raise_if_refused
+from ibutsu_server.guard.scripts import Scripts
+from ibutsu_server.guard.settings import GuardSettings, read_settings
+from ibutsu_server.guard.state import DatabaseState, LegacyDetector
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "ibutsu_db_guard"
+
+
+def _flask_sqlalchemy_engine(app: Flask) -> Engine:
+    with app.app_context():
+        engine: Engine = app.extensions["sqlalchemy"].engine
+    return engine
+
+
+@dataclass
+class _AppGuard:
+    """Per-app state, kept in ``app.extensions``."""
+
+    settings: GuardSettings
+    runner: Runner
+    last_state: DatabaseState | None = None
+
+
+class MigrationGuard:
+    """Keep an app from serving a database that is not at the scripts' head.
+
+    At ``init_app`` it applies the mode from ``IBUTSU_DB_MIGRATE`` (see
+    :mod:`ibutsu_server.guard.settings` for every key): ``check`` fails unless
+    the database is at head, ``wait`` polls until it is, ``upgrade`` migrates it
+    under the migration lock, ``off`` skips the check with a warning. The
+    ``flask db`` commands skip the startup check, since they exist to fix what
+    it would refuse.
+
+    :param app: the app to set up now, or ``None`` to call :meth:`init_app` later.
+    :param directory: the default script directory.
+    :param legacy_detector: the application's hook for pre-Alembic databases.
+    :param engine: a function returning the app's engine; Flask-SQLAlchemy's by default.
+    :param default_mode: the mode when ``IBUTSU_DB_MIGRATE`` is not set.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        directory: str,
+        legacy_detector: LegacyDetector | None = None,
+        engine: Callable[[Flask], Engine] = _flask_sqlalchemy_engine,
+        default_mode: str = "check",
+    ) -> None:
+        self.directory = directory
+        self.legacy_detector = legacy_detector
+        self.engine = engine
+        self.default_mode = default_mode
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the settings, register ``flask db``, and apply the mode.
+
+        :raises RuntimeError: if the app already has a guard.
+        :raises GuardError: when the mode finds the database unusable.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "A MigrationGuard is already registered on this app;"
+                " create one guard per app and call init_app once."
+            )
+        settings = read_settings(
+            app, default_mode=self.default_mode, default_directory=self.directory
+        )
+        runner = Runner(
+            engine=self.engine(app),
+            scripts=Scripts(settings.directory),
+            legacy_detector=self.legacy_detector,
+            lock_timeout=settings.lock_timeout,
+            ddl_lock_timeout=settings.ddl_lock_timeout,
+        )
+        app.extensions[EXTENSION_KEY] = _AppGuard(settings, runner)
+
+        from ibutsu_server.guard.cli import db_group, invoked_by_db_group
+
+        if "db" not in app.cli.commands:
+            app.cli.add_command(db_group)
+        if invoked_by_db_group(click.get_current_context(silent=True)):
+            log.debug("Startup check skipped: running a 'flask db' command")
+            return
+        apply_mode(app)
+
+
+def app_guard(app: Flask) -> _AppGuard:
+    """The guard state of ``app``.
+
+    :raises RuntimeError: when the app has no guard.
+    """
+    try:
+        guard: _AppGuard = app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError("This app has no MigrationGuard; call init_app first.") from None
+    return guard
+
+
+def _wait_for_head(guard: _AppGuard) -> DatabaseState:
+    deadline = time.monotonic() + guard.settings.wait_timeout
+    delay = 0.2
+    while True:
+        state = guard.runner.inspect()
+        raise_if_refused(state)
+        if state.at_head or time.monotonic() + delay > deadline:
+            return state
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def apply_mode(app: Flask) -> DatabaseState | None:
+    """Apply the app's mode to its database; called by :meth:`MigrationGuard.init_app`.
+
+    :return: the database state at the end, or ``None`` in ``off`` mode.
+    :raises GuardError: when the database cannot be used in this mode.
+    """
+    guard = app_guard(app)
+    settings, runner = guard.settings, guard.runner
+    if settings.mode == "off":
+        log.warning(
+            "IBUTSU_DB_MIGRATE=off: the database schema is not checked; the app may"
+            " serve a database that does not match its code"
+        )
+        return None
+    started = time.perf_counter()
+    wait_for_database(runner.engine, settings.wait_timeout)
+    state = runner.inspect()
+    if not state.at_head:
+        if settings.mode == "wait":
+            state = _wait_for_head(guard)
+        elif settings.mode == "upgrade":
+            state = runner.upgrade()
+        error = error_for(state)
+        if error is not None:
+            raise error
+    guard.last_state = state
+    log.info(
+        "Database %s: %s (current %s, head %s) in %s mode, %.1f ms",
+        masked_url(runner.engine),
+        state.name.value,
+        ", ".join(state.current) or "none",
+        ", ".join(state.head) or "none",
+        settings.mode,
+        (time.perf_counter() - started) * 1000,
+    )
+    return state

@@ -1,0 +1,138 @@
+"""The migration lock: one migrating process at a time, per database.
+
+- PostgreSQL: a session-level advisory lock held on a connection of its own in
+  autocommit mode, so no transaction stays open while migrations run. It is
+  taken with ``pg_try_advisory_lock``, polled with jitter up to the timeout:
+  a waiter blocked inside ``pg_advisory_lock`` would make the holder's
+  ``CREATE INDEX CONCURRENTLY`` wait for it. A process that dies ends its
+  session, and the lock goes with it.
+- SQLite: an OS file lock beside the database file, released by the OS when
+  its holder dies. In-memory databases need none.
+- Within one process, a thread lock, since Alembic's commands are not
+  thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import filelock
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ibutsu_server.guard.errors import LockTimeoutError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "ibutsu_server.db.migrations"
+_process_lock = threading.Lock()
+
+
+def advisory_key(name: str = LOCK_NAME) -> int:
+    """The advisory lock key for ``name``: a signed 64-bit number every version agrees on."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _sleep_with_jitter(attempt: int) -> None:
+    time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.0))
+
+
+def _holder(connection: Connection, key: int) -> str:
+    """Describe who holds the advisory lock, for the timeout message."""
+    row = connection.execute(
+        sa.text(
+            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = ((:key >> 32) & 4294967295)::oid"
+            " AND l.objid = (:key & 4294967295)::oid"
+        ),
+        {"key": key},
+    ).first()
+    if row is None:
+        return "a session that has since ended"
+    client = row.client_addr or "a local socket"
+    return f"backend pid {row.pid} ({row.application_name or 'unnamed'}, from {client})"
+
+
+@contextmanager
+def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]:
+    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while not connection.execute(
+            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+        ).scalar():
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"The migration lock is held by {_holder(connection, key)}, and"
+                    f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Another process"
+                    " is probably migrating: wait for it, or raise IBUTSU_DB_LOCK_TIMEOUT."
+                )
+            if attempt == 0:
+                log.info("Waiting for the migration lock, held by another process")
+            _sleep_with_jitter(attempt)
+            attempt += 1
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            except sa.exc.DBAPIError:
+                log.warning("Could not release the migration lock; its session will end it")
+    finally:
+        connection.close()
+
+
+@contextmanager
+def _sqlite_lock(database: str, timeout: float) -> Iterator[None]:
+    lock = filelock.FileLock(f"{database}.migration-lock")
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout as exc:
+        raise LockTimeoutError(
+            f"The migration lock {lock.lock_file!r} is held by another process, and"
+            f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Wait for it to finish,"
+            " or raise IBUTSU_DB_LOCK_TIMEOUT."
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def migration_lock(engine: Engine, timeout: float, name: str = LOCK_NAME) -> Iterator[None]:
+    """Hold the migration lock of ``engine``'s database for the ``with`` block.
+
+    :param timeout: seconds to wait for another holder before giving up.
+    :raises LockTimeoutError: when the lock stays taken past ``timeout``.
+    """
+    acquired = (
+        _process_lock.acquire(timeout=timeout) if timeout > 0 else _process_lock.acquire(False)
+    )
+    if not acquired:
+        raise LockTimeoutError(
+            f"Another thread of this process held the migration lock past {timeout:g} s."
+        )
+    try:
+        dialect = engine.dialect.name
+        database = engine.url.database
+        if dialect == "postgresql":
+            with _postgresql_lock(engine, timeout, advisory_key(name)):
+                yield
+        elif dialect == "sqlite" and database and "memory" not in database:
+            with _sqlite_lock(database, timeout):
+                yield
+        else:
+            yield
+    finally:
+        _process_lock.release()

@@ -1,0 +1,214 @@
+"""What state a database is in, relative to a script directory.
+
+:func:`inspect_database` reads; it never writes, and it ends its transaction
+before returning, so no lock taken by a read outlives it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ibutsu_server.guard.scripts import Scripts
+
+VERSION_TABLE = "alembic_version"
+
+
+class StateName(str, enum.Enum):
+    """The states the guard tells apart."""
+
+    AT_HEAD = "at_head"
+    EMPTY = "empty"
+    BEHIND = "behind"
+    LEGACY = "legacy"
+    LEGACY_TOO_OLD = "legacy_too_old"
+    LEGACY_UNPROVEN = "legacy_unproven"
+    UNVERSIONED = "unversioned"
+    UNKNOWN_REVISION = "unknown_revision"
+    BROKEN_VERSION_TABLE = "broken_version_table"
+    MULTIPLE_SCRIPT_HEADS = "multiple_script_heads"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: States an upgrade fixes.
+UPGRADABLE = frozenset({StateName.EMPTY, StateName.BEHIND, StateName.LEGACY})
+
+
+@dataclass(frozen=True)
+class LegacyFinding:
+    """What a legacy detector found in a database without ``alembic_version``.
+
+    :ivar version: the legacy version marker as found, if any.
+    :ivar baseline: the revision a proven legacy database is stamped with.
+    :ivar too_old: the marker is missing, not a number, or too old to stamp.
+    :ivar problems: why the schema does not prove the claim; empty when proven.
+    """
+
+    version: str | None
+    baseline: str
+    too_old: bool = False
+    problems: tuple[str, ...] = ()
+
+    @property
+    def proven(self) -> bool:
+        return not self.too_old and not self.problems
+
+
+#: A hook that looks for legacy markers; ``None`` means "not a legacy database".
+LegacyDetector = Callable[["Connection", Sequence[str]], "LegacyFinding | None"]
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """A database's migration state.
+
+    :ivar name: the state.
+    :ivar current: the revisions in ``alembic_version`` (empty when absent).
+    :ivar head: the script directory's heads.
+    :ivar pending: revisions an upgrade would apply, in order.
+    :ivar detail: what was found, in words, for messages.
+    """
+
+    name: StateName
+    current: tuple[str, ...]
+    head: tuple[str, ...]
+    pending: tuple[str, ...] = ()
+    detail: str = ""
+    legacy: LegacyFinding | None = field(default=None, compare=False)
+
+    @property
+    def at_head(self) -> bool:
+        return self.name is StateName.AT_HEAD
+
+    @property
+    def upgradable(self) -> bool:
+        return self.name in UPGRADABLE
+
+    def as_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready data: state, current, head, pending."""
+        return {
+            "state": self.name.value,
+            "current": list(self.current),
+            "head": list(self.head),
+            "pending": list(self.pending),
+        }
+
+
+def _table_names(connection: Connection) -> list[str]:
+    return sa.inspect(connection).get_table_names()
+
+
+def _version_rows(connection: Connection) -> list[str]:
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    return [row[0] for row in rows]
+
+
+def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
+    head = scripts.heads
+    current = tuple(rows)
+    unknown = [rev for rev in rows if not scripts.is_known(rev)]
+    if unknown:
+        return DatabaseState(
+            StateName.UNKNOWN_REVISION,
+            current,
+            head,
+            detail=f"{VERSION_TABLE} holds {', '.join(map(repr, unknown))}, which the scripts"
+            " do not know: the database is ahead of this code, or from another project",
+        )
+    if not rows or len(set(rows)) != len(rows) or not scripts.are_independent(rows):
+        found = ", ".join(map(repr, rows)) if rows else "no rows"
+        return DatabaseState(
+            StateName.BROKEN_VERSION_TABLE,
+            current,
+            head,
+            detail=f"{VERSION_TABLE} holds {found}, which is not a valid set of heads",
+        )
+    if set(rows) == set(head):
+        return DatabaseState(StateName.AT_HEAD, current, head)
+    return DatabaseState(
+        StateName.BEHIND, current, head, pending=scripts.pending(current)
+    )
+
+
+def _classify_unversioned(
+    connection: Connection,
+    tables: list[str],
+    scripts: Scripts,
+    legacy_detector: LegacyDetector | None,
+) -> DatabaseState:
+    head = scripts.heads
+    if not tables:
+        return DatabaseState(StateName.EMPTY, (), head, pending=scripts.pending(()))
+    finding = legacy_detector(connection, tables) if legacy_detector else None
+    if finding is None:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        return DatabaseState(
+            StateName.UNVERSIONED,
+            (),
+            head,
+            detail=f"tables ({shown}) but no {VERSION_TABLE} and no legacy version marker",
+        )
+    if finding.too_old:
+        return DatabaseState(
+            StateName.LEGACY_TOO_OLD,
+            (),
+            head,
+            detail=f"legacy version {finding.version!r}; "
+            + ("; ".join(finding.problems) or "too old to stamp"),
+            legacy=finding,
+        )
+    if finding.problems:
+        return DatabaseState(
+            StateName.LEGACY_UNPROVEN,
+            (),
+            head,
+            detail=f"legacy version {finding.version!r}, but the schema does not match: "
+            + "; ".join(finding.problems),
+            legacy=finding,
+        )
+    return DatabaseState(
+        StateName.LEGACY,
+        (),
+        head,
+        pending=(finding.baseline, *scripts.pending((finding.baseline,))),
+        detail=f"legacy version {finding.version!r}, schema proven;"
+        f" baseline {finding.baseline} will be stamped",
+        legacy=finding,
+    )
+
+
+def inspect_database(
+    connection: Connection,
+    scripts: Scripts,
+    legacy_detector: LegacyDetector | None = None,
+) -> DatabaseState:
+    """Read a database's migration state.
+
+    :param connection: a connection outside any transaction; it is left so.
+    :param scripts: the script directory to compare with.
+    :param legacy_detector: the application's hook for pre-Alembic databases.
+    """
+    try:
+        if len(scripts.heads) > 1:
+            return DatabaseState(
+                StateName.MULTIPLE_SCRIPT_HEADS,
+                (),
+                scripts.heads,
+                detail="the script directory has several heads",
+            )
+        tables = _table_names(connection)
+        if VERSION_TABLE in tables:
+            return _classify_versioned(_version_rows(connection), scripts)
+        return _classify_unversioned(connection, tables, scripts, legacy_detector)
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
