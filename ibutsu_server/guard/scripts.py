@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 
@@ -9,11 +10,11 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from ibutsu_server.guard.heads import read_heads
+
 
 def alembic_config(directory: str) -> Config:
     """An Alembic config for ``directory``, with no ini file and no logging setup."""
-    import sys
-
     config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", directory)
     return config
@@ -22,16 +23,27 @@ def alembic_config(directory: str) -> Config:
 class Scripts:
     """Heads, known revisions and pending lists of one script directory.
 
+    The heads come from :mod:`ibutsu_server.guard.heads` without importing the
+    revision files, and from Alembic where that cannot be sure. Everything else
+    (pending lists, known revisions) asks Alembic, loaded once on first use.
+
     :param directory: the folder holding ``env.py`` and ``versions/``.
     """
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self.script = ScriptDirectory.from_config(alembic_config(directory))
 
     @cached_property
+    def script(self) -> ScriptDirectory:
+        """Alembic's view of the directory, loaded on first use."""
+        return ScriptDirectory.from_config(alembic_config(self.directory))
+
+    @property
     def heads(self) -> tuple[str, ...]:
-        """The script heads, sorted."""
+        """The script heads, sorted: exactly what Alembic's ``get_heads()`` returns."""
+        fast = read_heads(self.directory)
+        if fast is not None:
+            return fast
         return tuple(sorted(self.script.get_heads()))
 
     def is_known(self, revision: str) -> bool:

@@ -107,9 +107,20 @@ def _table_names(connection: Connection) -> list[str]:
     return sa.inspect(connection).get_table_names()
 
 
-def _version_rows(connection: Connection) -> list[str]:
-    rows = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))
-    return [row[0] for row in rows]
+def _version_rows(connection: Connection) -> list[str] | None:
+    """The rows of ``alembic_version``, or ``None`` when there is no such table.
+
+    Reading first and looking at the catalog only on failure keeps the common
+    case, a database at head, to one query.
+    """
+    try:
+        rows = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))
+        return [row[0] for row in rows]
+    except sa.exc.DBAPIError:
+        connection.rollback()
+        if VERSION_TABLE in _table_names(connection):
+            raise
+        return None
 
 
 def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
@@ -198,16 +209,20 @@ def inspect_database(
     :param legacy_detector: the application's hook for pre-Alembic databases.
     """
     try:
-        if len(scripts.heads) > 1:
+        heads = scripts.heads
+        if len(heads) > 1:
             return DatabaseState(
                 StateName.MULTIPLE_SCRIPT_HEADS,
                 (),
-                scripts.heads,
+                heads,
                 detail="the script directory has several heads",
             )
+        rows = _version_rows(connection)
+        if rows is not None:
+            if rows and len(set(rows)) == len(rows) and set(rows) == set(heads):
+                return DatabaseState(StateName.AT_HEAD, tuple(rows), heads)
+            return _classify_versioned(rows, scripts)
         tables = _table_names(connection)
-        if VERSION_TABLE in tables:
-            return _classify_versioned(_version_rows(connection), scripts)
         return _classify_unversioned(connection, tables, scripts, legacy_detector)
     finally:
         if connection.in_transaction():

@@ -1,0 +1,269 @@
+"""Script heads without importing the revision files.
+
+Alembic finds the heads by importing every revision module. The revision ids
+and their parents are plain literals at the top of each file, so they can be
+read as text instead, and cached by each file's name, size and modification
+time. Whenever a file is not that simple (a computed value, an assignment in a
+block, a value spread over too many lines, a compiled-only file), or the graph
+is one Alembic would reject (a missing parent, a duplicate id, a cycle, an
+unknown dependency), :func:`read_heads` returns ``None`` and the caller asks
+Alembic instead.
+
+Alembic's rule, mirrored here: the heads are the revisions no other revision
+names as a ``down_revision``; ``depends_on`` never changes the heads.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ibutsu_server.guard.watch import FolderWatch, watch_folder
+
+# Which files Alembic loads from a version folder (not sourceless, not recursive).
+_REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
+_NAMES = frozenset({"revision", "down_revision", "depends_on", "branch_labels"})
+_DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "exec", "eval", "setattr", "__import__"})
+
+
+class _NotSimple(Exception):
+    """The file is not in the plain form this module can read."""
+
+
+@dataclass(frozen=True)
+class RevisionHeader:
+    """The identifiers at the top of one revision file."""
+
+    revision: str
+    down_revisions: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    branch_labels: tuple[str, ...]
+
+
+def _as_ids(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise _NotSimple(f"not a revision id or a sequence of them: {value!r}")
+
+
+def _simple_assignment(statement: ast.stmt) -> tuple[str, ast.expr] | None:
+    """``name = value`` or ``name: type = value`` for one of the identifier names."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target, value = statement.targets[0], statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        target, value = statement.target, statement.value
+    else:
+        return None
+    if isinstance(target, ast.Name) and target.id in _NAMES:
+        return target.id, value
+    return None
+
+
+def _binds_identifier(node: ast.AST) -> bool:
+    """Whether ``node`` could bind an identifier name at module scope in another way."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id in _NAMES:
+            if isinstance(child.ctx, (ast.Store, ast.Del)):
+                return True
+        elif isinstance(child, ast.alias):
+            if (child.asname or child.name.split(".")[0]) in _NAMES or child.name == "*":
+                return True
+        elif isinstance(child, (ast.Global, ast.Nonlocal)):
+            if _NAMES.intersection(child.names):
+                return True
+        elif isinstance(child, ast.Call) and isinstance(child.func, ast.Name):
+            if child.func.id in _DYNAMIC_CALLS:
+                return True
+    return False
+
+
+def parse_header(source: str) -> RevisionHeader:
+    """Read the identifiers from a revision file's text, without running it.
+
+    :raises _NotSimple: when the file is not in the plain form.
+    """
+    try:
+        module = ast.parse(source)
+    except SyntaxError as exc:
+        raise _NotSimple(str(exc)) from exc
+    found: dict[str, object] = {}
+    for statement in module.body:
+        assignment = _simple_assignment(statement)
+        if assignment is not None:
+            name, value = assignment
+            if name in found or _binds_identifier(value):
+                raise _NotSimple(f"{name} assigned twice or in an unusual way")
+            try:
+                found[name] = ast.literal_eval(value)
+            except ValueError as exc:
+                raise _NotSimple(f"{name} is not a plain literal") from exc
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if any(_binds_identifier(d) for d in statement.decorator_list) or any(
+                isinstance(n, (ast.Global, ast.Nonlocal)) and _NAMES.intersection(n.names)
+                for n in ast.walk(statement)
+            ):
+                raise _NotSimple("identifiers bound from a function or class")
+        elif _binds_identifier(statement):
+            raise _NotSimple("identifiers bound in an unusual way")
+    revision = found.get("revision")
+    if not isinstance(revision, str) or "down_revision" not in found:
+        raise _NotSimple("no plain revision and down_revision")
+    return RevisionHeader(
+        revision=revision,
+        down_revisions=_as_ids(found["down_revision"]),
+        depends_on=_as_ids(found.get("depends_on")),
+        branch_labels=_as_ids(found.get("branch_labels")),
+    )
+
+
+# name -> (size, mtime_ns, header), per version folder; kept in memory and in
+# versions/__pycache__/ (where Python keeps bytecode), so a new process reads
+# one small file instead of parsing every revision.
+_Entries = dict[str, tuple[int, int, RevisionHeader]]
+_memory: dict[str, _Entries] = {}
+CACHE_FILE = os.path.join("__pycache__", "guard-revision-headers.json")
+_CACHE_FORMAT = 1
+
+
+def _load_cache(versions: str) -> _Entries:
+    if versions in _memory:
+        return _memory[versions]
+    entries: _Entries = {}
+    try:
+        with open(os.path.join(versions, CACHE_FILE), encoding="utf-8") as cache:
+            data = json.load(cache)
+        if data.get("format") == _CACHE_FORMAT:
+            for name, (size, mtime_ns, rev, down, deps, labels) in data["files"].items():
+                header = RevisionHeader(rev, tuple(down), tuple(deps), tuple(labels))
+                entries[name] = (size, mtime_ns, header)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        entries = {}
+    _memory[versions] = entries
+    return entries
+
+
+def _save_cache(versions: str, entries: _Entries) -> None:
+    files = {
+        name: [size, mtime, h.revision, h.down_revisions, h.depends_on, h.branch_labels]
+        for name, (size, mtime, h) in entries.items()
+    }
+    path = os.path.join(versions, CACHE_FILE)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as cache:
+            json.dump({"format": _CACHE_FORMAT, "files": files}, cache)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a read-only install: the in-memory cache still serves this process
+
+
+def read_headers(versions: str) -> list[RevisionHeader] | None:
+    """Headers of every revision file in ``versions``, or ``None`` to defer to Alembic."""
+    cached = _load_cache(versions)
+    current: _Entries = {}
+    try:
+        with os.scandir(versions) as entries:
+            for entry in entries:
+                if not _REVISION_FILE.match(entry.name):
+                    continue
+                if not entry.is_file():
+                    return None
+                stat = entry.stat()
+                known = cached.get(entry.name)
+                if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+                    current[entry.name] = known
+                    continue
+                with open(entry.path, encoding="utf-8") as source:
+                    header = parse_header(source.read())
+                current[entry.name] = (stat.st_size, stat.st_mtime_ns, header)
+    except (OSError, UnicodeDecodeError, _NotSimple):
+        return None
+    if current != cached:
+        _memory[versions] = current
+        _save_cache(versions, current)
+    return [header for _, _, header in current.values()]
+
+
+def _reach(starts: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return seen
+
+
+def _covers_all(nodes: set[str], down: dict[str, set[str]]) -> bool:
+    """Alembic's cycle test: every node lies between a head and a base."""
+    up: dict[str, set[str]] = {node: set() for node in nodes}
+    for node, parents in down.items():
+        for parent in parents:
+            up[parent].add(node)
+    heads = [node for node in nodes if not up[node]]
+    bases = [node for node in nodes if not down[node]]
+    if not heads or not bases:
+        return False
+    return _reach(heads, down) & _reach(bases, up) == nodes
+
+
+def heads_of(headers: list[RevisionHeader]) -> tuple[str, ...] | None:
+    """The heads of a revision graph, or ``None`` where Alembic would raise."""
+    ids = [header.revision for header in headers]
+    nodes = set(ids)
+    if len(nodes) != len(ids):
+        return None
+    labels: dict[str, str] = {}
+    for header in headers:
+        for label in header.branch_labels:
+            if label in labels or label in nodes:
+                return None
+            labels[label] = header.revision
+    down: dict[str, set[str]] = {h.revision: set(h.down_revisions) for h in headers}
+    everything: dict[str, set[str]] = {}
+    for header in headers:
+        if not set(header.down_revisions) <= nodes:
+            return None
+        dependencies = set()
+        for dependency in header.depends_on:
+            resolved = dependency if dependency in nodes else labels.get(dependency)
+            if resolved is None:
+                return None
+            dependencies.add(resolved)
+        everything[header.revision] = down[header.revision] | dependencies
+    if nodes and not (_covers_all(nodes, down) and _covers_all(nodes, everything)):
+        return None
+    named_as_parent = {parent for parents in down.values() for parent in parents}
+    return tuple(sorted(nodes - named_as_parent))
+
+
+_answers: dict[str, tuple[FolderWatch | None, tuple[str, ...] | None]] = {}
+
+
+def read_heads(directory: str) -> tuple[str, ...] | None:
+    """The script heads of ``directory`` read as text, or ``None`` to defer to Alembic.
+
+    The first call reads the folder; later calls cost one non-blocking read
+    while an inotify watch sees no change (see :mod:`.watch`), else they check
+    every file's size and modification time again.
+    """
+    known = _answers.get(directory)
+    if known is not None and known[0] is not None and known[0].unchanged():
+        return known[1]
+    versions = os.path.join(directory, "versions")
+    # Watch before reading, so that no change slips in between.
+    watch = watch_folder(versions, lambda name: bool(_REVISION_FILE.match(name)))
+    headers = read_headers(versions)
+    heads = None if headers is None else heads_of(headers)
+    _answers[directory] = (watch, heads)
+    return heads

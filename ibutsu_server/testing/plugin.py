@@ -1,0 +1,252 @@
+"""The ``ibutsu_db`` pytest plugin: fresh migrated databases for tests, in constant time.
+
+Registered through the ``pytest11`` entry point, so installing ibutsu_server
+enables it. Every fixture is prefixed ``ibutsu_db_`` and may be overridden by
+defining a fixture of the same name in a ``conftest.py``.
+
+Once per test run the schema is built by the migrations (or reused from an
+earlier run while the migration files are unchanged; see
+:mod:`ibutsu_server.testing.templates`). Then:
+
+- ``ibutsu_db_url``: a fresh migrated database of this test's own, cloned from
+  the template (PostgreSQL ``CREATE DATABASE ... TEMPLATE``, a file copy on
+  SQLite), dropped afterwards;
+- ``ibutsu_db_app``: an Ibutsu app bound to ``ibutsu_db_url``;
+- ``ibutsu_db_session``: the cheapest: ``db.session`` inside one transaction on
+  a database shared by the tests of a worker, rolled back at the end; code under
+  test may commit, which only releases a SAVEPOINT;
+- ``ibutsu_db_empty_url``: a new database with no tables, for migration tests.
+
+Tests that use these fixtures run once per dialect of the ``ibutsu_db_dialects``
+ini option (default ``sqlite postgresql``), or of the ``--ibutsu-db-dialects``
+option; ``@pytest.mark.ibutsu_db_dialects("postgresql")`` narrows one test.
+Under pytest-xdist each worker clones its own databases and the template is
+built once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from pytest_postgresql import factories
+
+from ibutsu_server.testing import postgres, templates
+
+DIALECTS = ("sqlite", "postgresql")
+MARKER = "ibutsu_db_dialects"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ibutsu_db", "Ibutsu test databases")
+    group.addoption(
+        "--ibutsu-db-dialects",
+        default=None,
+        help="Space-separated dialects to run database tests on (sqlite, postgresql).",
+    )
+    parser.addini(
+        "ibutsu_db_dialects",
+        default="sqlite postgresql",
+        help="Dialects to run database tests on (default: sqlite postgresql).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(*dialects): run this database test on these dialects only"
+    )
+
+
+def _configured_dialects(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--ibutsu-db-dialects") or config.getini("ibutsu_db_dialects")
+    dialects = str(raw).split()
+    unknown = [d for d in dialects if d not in DIALECTS]
+    if unknown:
+        raise pytest.UsageError(f"ibutsu_db_dialects: unknown {unknown}; allowed: {DIALECTS}")
+    return dialects
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "ibutsu_db_dialect" not in metafunc.fixturenames:
+        return
+    dialects = _configured_dialects(metafunc.config)
+    marker = metafunc.definition.get_closest_marker(MARKER)
+    if marker is not None:
+        dialects = [d for d in dialects if d in marker.args]
+    metafunc.parametrize("ibutsu_db_dialect", dialects, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_dialect(request: pytest.FixtureRequest) -> str:
+    """The dialect of this test's databases; set by parametrization (overridable)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_directory() -> str:
+    """The script directory the databases are migrated with (overridable).
+
+    Defaults to ``IBUTSU_DB_MIGRATIONS_DIR``, else the package's migrations.
+    """
+    from ibutsu_server import MIGRATIONS_DIR
+
+    return os.environ.get("IBUTSU_DB_MIGRATIONS_DIR", MIGRATIONS_DIR)
+
+
+#: A throwaway server from pytest-postgresql, started only when no other server answers.
+ibutsu_db_postgres_proc = factories.postgresql_proc(
+    executable=postgres.find_pg_ctl() or "pg_ctl", port=None
+)
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_postgres_server(request: pytest.FixtureRequest) -> str:
+    """URL of a PostgreSQL server the tests may create databases on (overridable).
+
+    Found as :mod:`ibutsu_server.testing.postgres` describes; skips, or fails
+    under ``IBUTSU_TEST_REQUIRE_POSTGRES=1``, with the reason when there is none.
+    """
+    url = os.environ.get(postgres.URL_VARIABLE)
+    if url:
+        return url
+    if postgres.server_answers(postgres.LOCAL_SERVER_URL):
+        return postgres.LOCAL_SERVER_URL
+    pg_ctl = postgres.find_pg_ctl()
+    if pg_ctl is not None and os.geteuid() != 0:
+        executor = request.getfixturevalue("ibutsu_db_postgres_proc")
+        return f"postgresql://{executor.user}@{executor.host}:{executor.port}/postgres"
+    reason = (
+        f"no PostgreSQL: {postgres.URL_VARIABLE} is unset, nothing answers at 127.0.0.1:5432,"
+        " and no throwaway server can be started "
+        + ("(pg_ctl not found)" if pg_ctl is None else "(initdb refuses to run as root)")
+    )
+    if postgres.postgres_required():
+        pytest.fail(f"{reason}; {postgres.REQUIRE_VARIABLE} forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+def _cache_dir(config: pytest.Config) -> str:
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return str(cache.mkdir("ibutsu-db"))
+    return os.path.join(tempfile.gettempdir(), "ibutsu-db-templates")
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_template(
+    request: pytest.FixtureRequest, ibutsu_db_dialect: str, ibutsu_db_directory: str
+) -> str:
+    """The migrated template: a database name on PostgreSQL, a file path on SQLite."""
+    from ibutsu_server.testing.migrate import migrate_to_head
+
+    key = templates.migrations_key(ibutsu_db_directory)
+
+    def migrate(url: str) -> None:
+        migrate_to_head(url, ibutsu_db_directory)
+
+    if ibutsu_db_dialect == "postgresql":
+        server = request.getfixturevalue("ibutsu_db_postgres_server")
+        return templates.ensure_postgres_template(server, key, migrate)
+    return templates.ensure_sqlite_template(_cache_dir(request.config), key, migrate)
+
+
+def _fresh_database(
+    request: pytest.FixtureRequest, dialect: str, folder: Path, template: str | None
+) -> Iterator[str]:
+    if dialect == "sqlite":
+        destination = str(folder / f"{postgres.unique_name('ibutsu')}.db")
+        if template is None:
+            yield f"sqlite:///{destination}"
+        else:
+            yield templates.clone_sqlite(template, destination)
+        return
+    server = request.getfixturevalue("ibutsu_db_postgres_server")
+    name = postgres.unique_name()
+    url = postgres.create_database(server, name, template=template)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(server, name)
+
+
+@pytest.fixture()
+def ibutsu_db_url(
+    request: pytest.FixtureRequest,
+    ibutsu_db_dialect: str,
+    ibutsu_db_template: str,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """URL of a fresh migrated database for this test alone, dropped afterwards."""
+    yield from _fresh_database(request, ibutsu_db_dialect, tmp_path, ibutsu_db_template)
+
+
+@pytest.fixture()
+def ibutsu_db_empty_url(
+    request: pytest.FixtureRequest, ibutsu_db_dialect: str, tmp_path: Path
+) -> Iterator[str]:
+    """URL of a new database with no tables at all, dropped afterwards."""
+    yield from _fresh_database(request, ibutsu_db_dialect, tmp_path, None)
+
+
+@pytest.fixture()
+def ibutsu_db_app(ibutsu_db_url: str, ibutsu_db_directory: str) -> Flask:
+    """An Ibutsu app bound to this test's fresh migrated database (``check`` mode)."""
+    from ibutsu_server import create_app
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": ibutsu_db_url,
+            "IBUTSU_DB_MIGRATIONS_DIR": ibutsu_db_directory,
+            "IBUTSU_DB_MIGRATE": "check",
+            "TESTING": True,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_shared_app(
+    request: pytest.FixtureRequest,
+    ibutsu_db_dialect: str,
+    ibutsu_db_template: str,
+    ibutsu_db_directory: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Flask]:
+    """An app on one migrated database that this worker's transactional tests share."""
+    from ibutsu_server import create_app
+    from ibutsu_server.db import db
+
+    folder = tmp_path_factory.mktemp("ibutsu-db-shared")
+    databases = _fresh_database(request, ibutsu_db_dialect, folder, ibutsu_db_template)
+    url = next(databases)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "IBUTSU_DB_MIGRATIONS_DIR": ibutsu_db_directory,
+            "IBUTSU_DB_MIGRATE": "check",
+            "TESTING": True,
+        }
+    )
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        databases.close()
+
+
+@pytest.fixture()
+def ibutsu_db_session(ibutsu_db_shared_app: Flask) -> Iterator[sa.orm.scoped_session]:
+    """``db.session`` inside a transaction that is rolled back after the test.
+
+    The app context of the shared app is pushed. ``db.session.commit()`` in code
+    under test releases a SAVEPOINT; nothing reaches the database for good.
+    """
+    from ibutsu_server.testing.transaction import rolled_back_session
+
+    with ibutsu_db_shared_app.app_context(), rolled_back_session() as session:
+        yield session

@@ -1,0 +1,121 @@
+"""Migrated template databases, built once and cloned per test.
+
+The schema is built by running the migrations to head, once. The result is
+kept under a key made from the script directory's contents, so later runs
+reuse it until a migration file changes:
+
+- PostgreSQL: a template database ``ibutsu_tpl_<key>``, cloned with
+  ``CREATE DATABASE ... TEMPLATE``;
+- SQLite: a migrated file ``<key>.db`` in a cache folder, copied per test.
+
+Builds are serialised (an advisory lock on the server, a file lock on disk),
+so parallel workers build a template once and share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import filelock
+import sqlalchemy as sa
+
+from ibutsu_server.guard.lock import advisory_key
+from ibutsu_server.testing import postgres
+
+#: Migrates the database at a URL to head.
+Migrate = Callable[[str], None]
+
+TEMPLATE_PREFIX = "ibutsu_tpl_"
+
+
+def migrations_key(directory: str) -> str:
+    """A digest of every file in the script directory (caches and bytecode aside)."""
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def _template_exists(connection: sa.Connection, name: str) -> bool:
+    found = connection.execute(
+        sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+    )
+    return found.first() is not None
+
+
+def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str:
+    """Return the name of the template database for ``key``, building it if needed.
+
+    The template is built under another name and renamed when complete, so a
+    half-built template is never cloned.
+    """
+    name = f"{TEMPLATE_PREFIX}{key}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            lock = advisory_key(f"ibutsu_server.testing.template.{key}")
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock})
+            try:
+                if not _template_exists(connection, name):
+                    building = f"{name}_building"
+                    postgres.drop_database(server_url, building)
+                    url = postgres.create_database(server_url, building)
+                    migrate(url)
+                    connection.exec_driver_sql(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                    connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
+            finally:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
+    finally:
+        engine.dispose()
+    return name
+
+
+def drop_stale_postgres_templates(server_url: str, keep: str) -> list[str]:
+    """Drop template databases of other keys (older migration files); return their names."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    dropped = []
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
+                {"prefix": f"{TEMPLATE_PREFIX}%"},
+            )
+            stale = [row[0] for row in rows if row[0] != keep]
+            for name in stale:
+                connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                dropped.append(name)
+    finally:
+        engine.dispose()
+    return dropped
+
+
+def ensure_sqlite_template(cache_dir: str, key: str, migrate: Migrate) -> str:
+    """Return the path of the migrated SQLite file for ``key``, building it if needed."""
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"{key}.db")
+    with filelock.FileLock(f"{path}.lock"):
+        if not os.path.exists(path):
+            building = f"{path}.building"
+            for leftover in (building, f"{building}.migration-lock"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            migrate(f"sqlite:///{building}")
+            os.replace(building, path)
+    return path
+
+
+def clone_sqlite(template_path: str, destination: str) -> str:
+    """Copy the migrated file to ``destination`` and return its URL."""
+    shutil.copyfile(template_path, destination)
+    return f"sqlite:///{destination}"
