@@ -5,7 +5,8 @@
   taken with ``pg_try_advisory_lock``, polled with jitter up to the timeout:
   a waiter blocked inside ``pg_advisory_lock`` would make the holder's
   ``CREATE INDEX CONCURRENTLY`` wait for it. A process that dies ends its
-  session, and the lock goes with it.
+  session, and the lock goes with it. A waiter whose connection drops (a
+  server restart) reconnects and polls on until the same deadline.
 - SQLite: an OS file lock beside the database file, released by the OS when
   its holder dies. In-memory databases need none.
 - Within one process, a thread lock, since Alembic's commands are not
@@ -26,7 +27,7 @@ import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import LockTimeoutError
+from ibutsu_server.guard.errors import DatabaseUnavailableError, LockTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +63,61 @@ def _holder(connection: Connection, key: int) -> str:
     return f"backend pid {row.pid} ({row.application_name or 'unnamed'}, from {client})"
 
 
-@contextmanager
-def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]:
-    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+def _autocommit_connection(engine: Engine) -> Connection:
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    lines = str(exc.orig or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _acquire_advisory(engine: Engine, timeout: float, key: int) -> Connection:
+    """Poll for the advisory lock up to ``timeout``; return the connection that holds it.
+
+    A waiter that loses its connection (the server restarted, say) has lost
+    nothing, since it held no lock: it connects again and polls on, within the
+    same deadline. May change.
+    """
+    deadline = time.monotonic() + timeout
+    connection: Connection | None = _autocommit_connection(engine)
+    lost = ""
+    attempt = 0
     try:
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while not connection.execute(
-            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-        ).scalar():
+        while True:
+            if connection is None:
+                try:
+                    connection = _autocommit_connection(engine)
+                except sa.exc.DBAPIError as exc:
+                    lost = _first_line(exc)
+            if connection is not None:
+                try:
+                    if connection.execute(
+                        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                    ).scalar():
+                        return connection
+                except sa.exc.DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    lost = _first_line(exc)
+                    log.warning(
+                        "Lost the database connection while waiting for the migration lock"
+                        " (%s); reconnecting",
+                        lost,
+                    )
+                    connection.close()
+                    connection = None
             if time.monotonic() >= deadline:
+                if connection is None:
+                    url = engine.url
+                    raise DatabaseUnavailableError(
+                        f"Lost the connection to database {url.database!r} on host"
+                        f" {url.host or 'localhost'!r} while waiting for the migration lock,"
+                        f" and IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) passed before it came"
+                        f" back: {lost}. Check that the server runs, or raise"
+                        " IBUTSU_DB_LOCK_TIMEOUT.",
+                        url=url.render_as_string(hide_password=True),
+                    )
                 raise LockTimeoutError(
                     f"The migration lock is held by {_holder(connection, key)}, and"
                     f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Another process"
@@ -81,14 +127,22 @@ def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]
                 log.info("Waiting for the migration lock, held by another process")
             _sleep_with_jitter(attempt)
             attempt += 1
-        try:
-            yield
-        finally:
-            try:
-                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            except sa.exc.DBAPIError:
-                log.warning("Could not release the migration lock; its session will end it")
+    except BaseException:
+        if connection is not None:
+            connection.close()
+        raise
+
+
+@contextmanager
+def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]:
+    connection = _acquire_advisory(engine, timeout, key)
+    try:
+        yield
     finally:
+        try:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        except sa.exc.DBAPIError:
+            log.warning("Could not release the migration lock; its session will end it")
         connection.close()
 
 
@@ -96,7 +150,11 @@ def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]
 def _sqlite_lock(database: str, timeout: float) -> Iterator[None]:
     lock = filelock.FileLock(f"{database}.migration-lock")
     try:
-        lock.acquire(timeout=timeout)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
+            lock.acquire(timeout=timeout)
     except filelock.Timeout as exc:
         raise LockTimeoutError(
             f"The migration lock {lock.lock_file!r} is held by another process, and"
