@@ -221,6 +221,9 @@ def inspect_database(
         if rows is not None:
             if rows and len(set(rows)) == len(rows) and set(rows) == set(heads):
                 return DatabaseState(StateName.AT_HEAD, tuple(rows), heads)
+            if not rows and _table_names(connection) == [VERSION_TABLE]:
+                # What 'alembic downgrade base' leaves behind: an empty database.
+                return DatabaseState(StateName.EMPTY, (), heads, pending=scripts.pending(()))
             return _classify_versioned(rows, scripts)
         tables = _table_names(connection)
         return _classify_unversioned(connection, tables, scripts, legacy_detector)
