@@ -54,12 +54,16 @@ def _with_runner(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ibutsu_server.guard.connect import wait_for_database
         from ibutsu_server.guard.extension import app_guard
 
         try:
             app: Flask = click.get_current_context().ensure_object(ScriptInfo).load_app()
             with app.app_context():
-                return func(app_guard(app).runner, *args, **kwargs)
+                runner = app_guard(app).runner
+                # Every command connects: an unreachable database exits 2, not 1.
+                wait_for_database(runner.engine, 0)
+                return func(runner, *args, **kwargs)
         except GuardError as exc:
             raise GuardCommandError(exc.message, exc.exit_code) from exc
         except CommandError as exc:
@@ -81,9 +85,6 @@ def _show(state: DatabaseState) -> None:
 @_with_runner
 def status_command(runner: Runner) -> None:
     """Show the database's state; exit 0 at head, 3 if an upgrade fixes it, 4 if not."""
-    from ibutsu_server.guard.connect import wait_for_database
-
-    wait_for_database(runner.engine, 0)
     state = runner.inspect()
     _show(state)
     if not state.at_head:
