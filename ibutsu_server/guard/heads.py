@@ -267,3 +267,11 @@ def read_heads(directory: str) -> tuple[str, ...] | None:
     heads = None if headers is None else heads_of(headers)
     _answers[directory] = (watch, heads)
     return heads
+
+
+def forget(directory: str) -> None:
+    """Drop what is cached about ``directory`` in this process (its watch included)."""
+    known = _answers.pop(directory, None)
+    if known is not None and known[0] is not None:
+        known[0].close()
+    _memory.pop(os.path.join(directory, "versions"), None)
