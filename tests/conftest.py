@@ -2,50 +2,30 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
-from flask import Flask
-from pytest_postgresql import factories
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from ibutsu_server import create_app
+from ibutsu_server.db import db
+from ibutsu_server.db import sqlite as sqlite_support
 from ibutsu_server.testing import postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DIALECTS = ["sqlite", "postgresql"]
 
-
-# A throwaway server, started only when no other server is found.
-postgresql_throwaway = factories.postgresql_proc(
-    executable=postgres.find_pg_ctl() or "pg_ctl", port=None
-)
-
-
-def _can_start_throwaway_server() -> bool:
-    return postgres.find_pg_ctl() is not None and os.geteuid() != 0
+# Databases come from the ibutsu_db plugin (ibutsu_server/testing/plugin.py); the
+# fixtures below only give its fixtures the short names these tests use.
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(request: pytest.FixtureRequest) -> str:
+def postgres_server_url(ibutsu_db_postgres_server: str) -> str:
     """URL of a PostgreSQL server the tests may create databases on."""
-    url = os.environ.get(postgres.URL_VARIABLE)
-    if url:
-        return url
-    if postgres.server_answers(postgres.LOCAL_SERVER_URL):
-        return postgres.LOCAL_SERVER_URL
-    if _can_start_throwaway_server():
-        executor = request.getfixturevalue("postgresql_throwaway")
-        return f"postgresql://{executor.user}@{executor.host}:{executor.port}/postgres"
-    reason = (
-        f"no PostgreSQL: {postgres.URL_VARIABLE} is unset, nothing answers at"
-        " 127.0.0.1:5432, and no throwaway server can be started"
-        " (pg_ctl missing, or running as root)"
-    )
-    if postgres.postgres_required():
-        pytest.fail(f"{reason}; {postgres.REQUIRE_VARIABLE} forbids skipping", pytrace=False)
-    pytest.skip(reason)
+    return ibutsu_db_postgres_server
 
 
 @pytest.fixture()
@@ -65,14 +45,58 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         postgres.drop_database(postgres_server_url, name)
 
 
-@pytest.fixture(params=DIALECTS)
-def empty_url(request: pytest.FixtureRequest) -> str:
-    """URL of a new, empty database, once on SQLite and once on PostgreSQL."""
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(fixture))
+@pytest.fixture()
+def empty_url(ibutsu_db_empty_url: str) -> str:
+    """URL of a new, empty database, once per dialect (SQLite, PostgreSQL)."""
+    return ibutsu_db_empty_url
 
 
 @pytest.fixture()
-def app(empty_url: str) -> Flask:
-    """An Ibutsu app bound to an empty database."""
-    return create_app({"SQLALCHEMY_DATABASE_URI": empty_url, "TESTING": True})
+def alembic_config() -> Config:
+    """A fresh Alembic ``Config`` loaded from the repository's ``alembic.ini``."""
+    return Config(str(REPO_ROOT / "alembic.ini"))
+
+
+class Migrate(Protocol):
+    """Signature of the :func:`migrate` fixture."""
+
+    def __call__(self, url: str, action: str, revision: str, **kwargs: Any) -> None:
+        """Run ``alembic.command.<action>(config, revision, **kwargs)`` on ``url``."""
+
+
+@pytest.fixture()
+def migrate(alembic_config: Config) -> Migrate:
+    """Run ``alembic.command.<action>`` in-process on the database at a URL.
+
+    The URL reaches env.py the way it does in the application: through an app
+    built by ``create_app`` whose context is active. The app's engine is
+    disposed of afterwards.
+    """
+
+    def run(url: str, action: str, revision: str, **kwargs: Any) -> None:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url}, guard=False)
+        with app.app_context():
+            try:
+                getattr(command, action)(alembic_config, revision, **kwargs)
+            finally:
+                db.engine.dispose()
+
+    return run
+
+
+@pytest.fixture()
+def make_engine() -> Iterator[Callable[[str], sa.Engine]]:
+    """Make engines without pooling (SQLite ones made transactional), disposed after the test."""
+    engines: list[sa.Engine] = []
+
+    def make(url: str) -> sa.Engine:
+        engine = sa.create_engine(url, poolclass=sa.NullPool)
+        sqlite_support.make_transactional(engine)
+        engines.append(engine)
+        return engine
+
+    try:
+        yield make
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -1,0 +1,207 @@
+"""How the database URL is chosen: ``resolve_database_url`` and ``create_app``.
+
+The apps are built with ``guard=False``: these tests are about configuration
+and never reach a database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from ibutsu_server import create_app
+from ibutsu_server.config import resolve_database_url
+
+INSTANCE = "/srv/ibutsu/instance"
+DEFAULT_URL = f"sqlite:///{INSTANCE}/ibutsu.db"
+CONFIG_URL = "sqlite:////data/from-config.db"
+ENV_URL = "postgresql://env@db.example/from_env"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every database variable the test process inherited."""
+    for name in list(os.environ):
+        if name == "SQLALCHEMY_DATABASE_URI" or name.startswith("POSTGRES"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture()
+def instance_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point Flask's instance folder into tmp_path (it does not exist yet)."""
+    path = tmp_path / "instance"
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(path))
+    return path
+
+
+def _resolve(config: dict[str, str], environ: dict[str, str]) -> str:
+    url, _ = resolve_database_url(config, environ, INSTANCE)
+    return str(url)
+
+
+def test_config_uri_beats_environment() -> None:
+    """SQLALCHEMY_DATABASE_URI given to the factory wins over every variable."""
+    environ = {
+        "SQLALCHEMY_DATABASE_URI": ENV_URL,
+        "POSTGRESQL_HOST": "pg.example",
+        "POSTGRESQL_DB": "ibutsu",
+    }
+    assert resolve_database_url(
+        {"SQLALCHEMY_DATABASE_URI": CONFIG_URL}, environ, INSTANCE
+    ) == (CONFIG_URL, False)
+
+
+def test_environment_uri_used_without_config_uri() -> None:
+    """The variable is used when the config has no URI, even over POSTGRESQL_* settings."""
+    config = {"POSTGRESQL_HOST": "pg.example", "POSTGRESQL_DB": "ibutsu"}
+    assert resolve_database_url(config, {"SQLALCHEMY_DATABASE_URI": ENV_URL}, INSTANCE) == (
+        ENV_URL,
+        False,
+    )
+
+
+def test_empty_uri_does_not_count() -> None:
+    """An empty SQLALCHEMY_DATABASE_URI falls through to the next rule."""
+    assert _resolve({"SQLALCHEMY_DATABASE_URI": ""}, {"SQLALCHEMY_DATABASE_URI": ""}) == (
+        DEFAULT_URL
+    )
+
+
+@pytest.mark.parametrize("host_key", ["HOST", "HOSTNAME"])
+@pytest.mark.parametrize("db_key", ["DB", "DATABASE"])
+def test_postgres_url_from_prefix(host_key: str, db_key: str) -> None:
+    """HOST or HOSTNAME and DB or DATABASE, with PORT, USER, PASSWORD and SSLMODE."""
+    environ = {
+        f"POSTGRESQL_{host_key}": "pg.example",
+        f"POSTGRESQL_{db_key}": "ibutsu",
+        "POSTGRESQL_PORT": "6543",
+        "POSTGRESQL_USER": "ibutsu_user",
+        "POSTGRESQL_PASSWORD": "secret",
+        "POSTGRESQL_SSLMODE": "require",
+    }
+    url, embedded = resolve_database_url({}, environ, INSTANCE)
+    assert not embedded
+    assert url == "postgresql://ibutsu_user:secret@pg.example:6543/ibutsu?sslmode=require"
+    parsed = make_url(url)
+    assert (parsed.drivername, parsed.host, parsed.port, parsed.database) == (
+        "postgresql",
+        "pg.example",
+        6543,
+        "ibutsu",
+    )
+    assert (parsed.username, parsed.password) == ("ibutsu_user", "secret")
+    assert dict(parsed.query) == {"sslmode": "require"}
+
+
+def test_postgres_url_minimal() -> None:
+    """Host and database alone make a URL with no user, port or query."""
+    url = _resolve({}, {"POSTGRES_HOST": "db", "POSTGRES_DB": "ibutsu"})
+    assert url == "postgresql://db/ibutsu"
+
+
+def test_postgresql_prefix_beats_postgres() -> None:
+    """POSTGRESQL_* wins over POSTGRES_* when both are complete."""
+    environ = {
+        "POSTGRES_HOST": "old.example",
+        "POSTGRES_DB": "old",
+        "POSTGRESQL_HOST": "new.example",
+        "POSTGRESQL_DB": "new",
+    }
+    parsed = make_url(_resolve({}, environ))
+    assert (parsed.host, parsed.database) == ("new.example", "new")
+
+
+def test_postgres_settings_in_config_beat_environment() -> None:
+    """A setting given to the factory overrides the same variable."""
+    environ = {"POSTGRESQL_HOST": "env.example", "POSTGRESQL_DB": "env_db"}
+    parsed = make_url(_resolve({"POSTGRESQL_DB": "config_db"}, environ))
+    assert (parsed.host, parsed.database) == ("env.example", "config_db")
+
+
+@pytest.mark.parametrize(
+    "incomplete",
+    [
+        {"POSTGRESQL_HOST": "half.example"},
+        {"POSTGRESQL_HOSTNAME": "half.example", "POSTGRESQL_USER": "u"},
+        {"POSTGRESQL_DB": "half"},
+        {"POSTGRESQL_DATABASE": "half", "POSTGRESQL_PASSWORD": "p"},
+    ],
+)
+def test_prefix_needs_host_and_db(incomplete: dict[str, str]) -> None:
+    """A prefix with only one of host and database is skipped for the next one."""
+    environ = {**incomplete, "POSTGRES_HOST": "full.example", "POSTGRES_DB": "full"}
+    assert _resolve({}, environ) == "postgresql://full.example/full"
+    assert _resolve({}, incomplete) == DEFAULT_URL
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p@ss:word/with?odd#chars", "100%real&true=1", "sp ace+plus", "ünï©ødé", "a@b@c:d"],
+)
+def test_password_escaped(password: str) -> None:
+    """Passwords with URL delimiters survive a round trip through make_url."""
+    environ = {
+        "POSTGRESQL_HOST": "pg.example",
+        "POSTGRESQL_DB": "ibutsu",
+        "POSTGRESQL_USER": "user",
+        "POSTGRESQL_PASSWORD": password,
+    }
+    parsed = make_url(_resolve({}, environ))
+    assert parsed.password == password
+    assert (parsed.username, parsed.host, parsed.database) == ("user", "pg.example", "ibutsu")
+
+
+def test_default_is_sqlite_in_instance_folder() -> None:
+    """Without any setting the URL is ibutsu.db in the instance folder, flagged embedded."""
+    assert resolve_database_url({}, {}, INSTANCE) == (DEFAULT_URL, True)
+
+
+def test_create_app_config_beats_environment(
+    monkeypatch: pytest.MonkeyPatch, instance_path: Path
+) -> None:
+    """create_app prefers its config over the environment and makes no instance folder."""
+    monkeypatch.setenv("SQLALCHEMY_DATABASE_URI", ENV_URL)
+    monkeypatch.setenv("POSTGRESQL_HOST", "pg.example")
+    monkeypatch.setenv("POSTGRESQL_DB", "ibutsu")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": CONFIG_URL}, guard=False)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == CONFIG_URL
+    assert not instance_path.exists()
+
+
+def test_create_app_uses_environment_uri(
+    monkeypatch: pytest.MonkeyPatch, instance_path: Path
+) -> None:
+    """create_app reads SQLALCHEMY_DATABASE_URI from the environment."""
+    monkeypatch.setenv("SQLALCHEMY_DATABASE_URI", ENV_URL)
+    monkeypatch.setenv("POSTGRESQL_HOST", "pg.example")
+    monkeypatch.setenv("POSTGRESQL_DB", "ibutsu")
+    assert create_app(guard=False).config["SQLALCHEMY_DATABASE_URI"] == ENV_URL
+
+
+def test_create_app_builds_postgres_url(
+    monkeypatch: pytest.MonkeyPatch, instance_path: Path
+) -> None:
+    """create_app builds the URL from POSTGRESQL_* before POSTGRES_*."""
+    monkeypatch.setenv("POSTGRES_HOST", "old.example")
+    monkeypatch.setenv("POSTGRES_DB", "old")
+    monkeypatch.setenv("POSTGRESQL_HOSTNAME", "new.example")
+    monkeypatch.setenv("POSTGRESQL_DATABASE", "new")
+    monkeypatch.setenv("POSTGRESQL_USER", "ibutsu")
+    monkeypatch.setenv("POSTGRESQL_PASSWORD", "a/b@c%d")
+    parsed = make_url(create_app(guard=False).config["SQLALCHEMY_DATABASE_URI"])
+    assert (parsed.host, parsed.database) == ("new.example", "new")
+    assert (parsed.username, parsed.password) == ("ibutsu", "a/b@c%d")
+    assert not instance_path.exists()
+
+
+def test_create_app_embedded_default(instance_path: Path) -> None:
+    """With nothing set, create_app uses instance/ibutsu.db and creates the folder."""
+    app = create_app(guard=False)
+    assert app.instance_path == str(instance_path)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance_path / 'ibutsu.db'}"
+    assert instance_path.is_dir()
+    assert not (instance_path / "ibutsu.db").exists()
