@@ -1,0 +1,273 @@
+"""``flask db``: exit codes of ``db status`` in every state, and every command on both dialects.
+
+Most tests go through ``app.test_cli_runner()`` with an app made in ``off``
+mode, so the startup check does not stand in the way. The real path, where
+the command loads the app itself and the startup check is skipped because a
+``flask db`` command runs, is tested through ``ScriptInfo`` and, once per exit
+code, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.cli import ScriptInfo
+from guard_databases import (
+    CASES_BY_NAME,
+    CHAIN,
+    CLOSED_PORT_URL,
+    HEAD,
+    Case,
+    SharedDatabases,
+    app_config,
+    case_params,
+    migrate_to,
+    server_url,
+    shared_databases,
+    snapshot,
+    version_rows,
+)
+
+from ibutsu_server import create_app
+from ibutsu_server.guard import StateName
+from ibutsu_server.guard.cli import db_group
+
+EXIT_CODES = {
+    StateName.AT_HEAD: 0,
+    StateName.EMPTY: 3,
+    StateName.BEHIND: 3,
+    StateName.LEGACY: 3,
+    StateName.LEGACY_TOO_OLD: 4,
+    StateName.LEGACY_UNPROVEN: 4,
+    StateName.UNVERSIONED: 4,
+    StateName.UNKNOWN_REVISION: 4,
+    StateName.BROKEN_VERSION_TABLE: 4,
+    StateName.MULTIPLE_SCRIPT_HEADS: 4,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the guard's and the database's variables the test process inherited."""
+    for name in list(os.environ):
+        if name.startswith(("IBUTSU_DB_", "POSTGRES")) or name == "SQLALCHEMY_DATABASE_URI":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def shared(request: pytest.FixtureRequest) -> SharedDatabases:
+    """The case databases shared by the session; tests here only read them."""
+    return shared_databases(request.config)
+
+
+@pytest.fixture()
+def case_url(
+    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
+) -> str:
+    """The URL of the test's case on the test's dialect, shared: only for commands that read."""
+    return shared.url(case, dialect, server_url(request, dialect))
+
+
+@pytest.fixture()
+def head_url(request: pytest.FixtureRequest, empty_url: str) -> str:
+    """A database of its own, at head."""
+    migrate_to(empty_url, HEAD)
+    return empty_url
+
+
+def flask_db(url: str, *args: str, **config: Any) -> Result:
+    """Run ``flask db ARGS`` on an app made in off mode."""
+    app: Flask = create_app(app_config(url, "off", **config))
+    return app.test_cli_runner().invoke(args=["db", *args])
+
+
+def flask_db_loading_the_app(*args: str, **config: Any) -> Result:
+    """Run ``flask db ARGS`` the way the flask command does: the command makes the app."""
+    info = ScriptInfo(create_app=lambda: create_app(app_config(**config)))
+    return CliRunner().invoke(db_group, list(args), obj=info)
+
+
+@pytest.mark.parametrize(("case", "dialect"), case_params())
+def test_status_exit_code(case: Case, dialect: str, case_url: str) -> None:
+    """status exits 0 at head, 3 when an upgrade fixes the database, 4 when nothing may."""
+    before = snapshot(case_url)
+    result = flask_db(case_url, "status", **case.config)
+    assert result.exit_code == EXIT_CODES[case.state], result.output
+    assert f"state:   {case.state.value}\n" in result.output
+    assert "head:    " in result.output and "pending: " in result.output
+    assert snapshot(case_url) == before
+
+
+def test_status_bad_mode_exits_2(sqlite_url: str) -> None:
+    """A bad IBUTSU_DB_MIGRATE ends the command with exit code 2 and names the key."""
+    result = flask_db_loading_the_app("status", url=sqlite_url, mode="sometimes")
+    assert result.exit_code == 2, result.output
+    assert "IBUTSU_DB_MIGRATE must be one of" in result.output
+    assert "'sometimes'" in result.output
+
+
+def test_status_unreachable_exits_2() -> None:
+    """A database nobody answers for ends status with exit code 2, password masked."""
+    result = flask_db(CLOSED_PORT_URL, "status")
+    assert result.exit_code == 2, result.output
+    assert "Cannot connect to database 'ibutsu'" in result.output
+    assert "s3cret-pw" not in result.output
+
+
+def test_upgrade_unreachable_exits_2() -> None:
+    """upgrade on a database nobody answers for exits 2 too."""
+    result = flask_db(CLOSED_PORT_URL, "upgrade", IBUTSU_DB_WAIT_TIMEOUT=0)
+    assert result.exit_code == 2, result.output
+    assert "Cannot connect to database 'ibutsu'" in result.output
+    assert "s3cret-pw" not in result.output
+
+
+def test_db_commands_skip_the_startup_check(empty_url: str) -> None:
+    """In check mode an empty database stops the app; `flask db upgrade` still runs."""
+    result = flask_db_loading_the_app("upgrade", url=empty_url, mode="check")
+    assert result.exit_code == 0, result.output
+    assert version_rows(empty_url) == [HEAD]
+
+
+@pytest.mark.parametrize(
+    ("environment", "exit_code", "words"),
+    [
+        ({}, 3, "state:   empty"),
+        ({"IBUTSU_DB_MIGRATE": "sometimes"}, 2, "IBUTSU_DB_MIGRATE must be one of"),
+    ],
+    ids=["empty", "bad-mode"],
+)
+def test_status_in_a_subprocess(
+    sqlite_url: str, environment: dict[str, str], exit_code: int, words: str
+) -> None:
+    """`python -m flask --app ibutsu_server db status`, as an operator types it."""
+    env = {**os.environ, "SQLALCHEMY_DATABASE_URI": sqlite_url, **environment}
+    completed = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "ibutsu_server", "db", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == exit_code, completed.stdout + completed.stderr
+    assert words in completed.stdout + completed.stderr
+
+
+def test_upgrade(empty_url: str) -> None:
+    """upgrade brings an empty database to head and shows the state."""
+    result = flask_db(empty_url, "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "state:   at_head\n" in result.output
+    assert f"current: {HEAD}\n" in result.output
+    assert "pending: none\n" in result.output
+    assert version_rows(empty_url) == [HEAD]
+
+
+def test_upgrade_to_a_revision(empty_url: str) -> None:
+    """upgrade REVISION stops there; the rest is pending."""
+    result = flask_db(empty_url, "upgrade", "53994db980f1")
+    assert result.exit_code == 0, result.output
+    assert "state:   behind\n" in result.output
+    assert "pending: 8cf9148b9ad9, e5736dbcc0b0, d18de2b3253f\n" in result.output
+    assert version_rows(empty_url) == ["53994db980f1"]
+
+
+def test_upgrade_at_head_changes_nothing(head_url: str) -> None:
+    """upgrade at head is a no-op that exits 0."""
+    before = snapshot(head_url)
+    result = flask_db(head_url, "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "state:   at_head\n" in result.output
+    assert snapshot(head_url) == before
+
+
+def test_downgrade_one_step(head_url: str) -> None:
+    """downgrade -1 steps back one revision."""
+    result = flask_db(head_url, "downgrade", "-1")
+    assert result.exit_code == 0, result.output
+    assert "state:   behind\n" in result.output
+    assert f"pending: {HEAD}\n" in result.output
+    assert version_rows(head_url) == ["e5736dbcc0b0"]
+
+
+def test_downgrade_to_a_revision(head_url: str) -> None:
+    """downgrade REVISION goes back to it; upgrade then returns to head."""
+    result = flask_db(head_url, "downgrade", "53994db980f1")
+    assert result.exit_code == 0, result.output
+    assert version_rows(head_url) == ["53994db980f1"]
+    result = flask_db(head_url, "upgrade")
+    assert result.exit_code == 0, result.output
+    assert version_rows(head_url) == [HEAD]
+
+
+def test_downgrade_to_base_then_upgrade(head_url: str) -> None:
+    """downgrade base leaves nothing but an empty alembic_version; that is an empty
+    database, and upgrade builds it again.
+    """
+    result = flask_db(head_url, "downgrade", "base")
+    assert result.exit_code == 0, result.output
+    assert "state:   empty\n" in result.output
+    assert version_rows(head_url) == []
+    result = flask_db(head_url, "upgrade")
+    assert result.exit_code == 0, result.output
+    assert version_rows(head_url) == [HEAD]
+
+
+def test_stamp(head_url: str) -> None:
+    """stamp REVISION rewrites alembic_version and runs nothing."""
+    before = snapshot(head_url)
+    result = flask_db(head_url, "stamp", "8cf9148b9ad9")
+    assert result.exit_code == 0, result.output
+    assert "state:   behind\n" in result.output
+    assert version_rows(head_url) == ["8cf9148b9ad9"]
+    assert snapshot(head_url).schema == before.schema
+
+
+@pytest.mark.parametrize(("case", "dialect"), case_params([CASES_BY_NAME["at_head"]]))
+def test_read_only_commands(case: Case, dialect: str, case_url: str) -> None:
+    """current, heads, history and check at head: exit 0 and the expected lines."""
+    before = snapshot(case_url)
+    current = flask_db(case_url, "current")
+    assert current.exit_code == 0, current.output
+    assert f"{HEAD} (head)" in current.output
+    heads = flask_db(case_url, "heads")
+    assert heads.exit_code == 0, heads.output
+    assert heads.output.strip() == f"{HEAD} (head)"
+    history = flask_db(case_url, "history")
+    assert history.exit_code == 0, history.output
+    lines = history.output.strip().splitlines()
+    assert len(lines) == len(CHAIN)
+    assert lines[0].startswith(f"e5736dbcc0b0 -> {HEAD} (head) (current)")
+    assert lines[-1].startswith(f"<base> -> {CHAIN[0]}")
+    check = flask_db(case_url, "check")
+    assert check.exit_code == 0, check.output
+    assert "No new upgrade operations detected" in check.output
+    assert snapshot(case_url) == before
+
+
+def test_check_when_behind_fails(empty_url: str) -> None:
+    """check on a database behind head fails: Alembic compares only an up-to-date database."""
+    migrate_to(empty_url, "8cf9148b9ad9")
+    result = flask_db(empty_url, "check")
+    assert result.exit_code == 1, result.output
+    assert "not up to date" in result.output
+
+
+def test_current_verbose_and_history_range(head_url: str) -> None:
+    """The options reach Alembic: -v shows details, -r limits the range."""
+    current = flask_db(head_url, "current", "-v")
+    assert current.exit_code == 0, current.output
+    assert f"Rev: {HEAD} (head)" in current.output
+    history = flask_db(head_url, "history", "-r", "53994db980f1:8cf9148b9ad9")
+    assert history.exit_code == 0, history.output
+    lines = history.output.strip().splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "53994db980f1 -> 8cf9148b9ad9",
+        "fc3df1d9ee4e -> 53994db980f1",
+    ]

@@ -1,0 +1,127 @@
+"""The health endpoints: ``/api/health`` for the process, ``/api/health/database`` for
+the migration state. Neither shows a URL or a password.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask import Flask
+from guard_databases import (
+    CASES_BY_NAME,
+    CLOSED_PORT_URL,
+    HEAD,
+    Case,
+    SharedDatabases,
+    app_config,
+    case_params,
+    migrate_to,
+    server_url,
+    shared_databases,
+    snapshot,
+)
+from sqlalchemy.engine import make_url
+
+from ibutsu_server import create_app
+from ibutsu_server.guard import StateName
+
+KEYS = {"state", "current", "head", "pending"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the guard's variables the test process inherited."""
+    for name in list(os.environ):
+        if name.startswith("IBUTSU_DB_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def shared(request: pytest.FixtureRequest) -> SharedDatabases:
+    """The case databases shared by the session; tests here only read them."""
+    return shared_databases(request.config)
+
+
+@pytest.fixture()
+def case_url(
+    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
+) -> str:
+    """The URL of the test's case on the test's dialect, shared: the endpoint only reads."""
+    return shared.url(case, dialect, server_url(request, dialect))
+
+
+def off_app(url: str, **config: object) -> Flask:
+    """An app in off mode: it serves whatever the database's state."""
+    return create_app(app_config(url, "off", **config))
+
+
+def test_process_health_needs_no_database() -> None:
+    """/api/health answers 200 even when the database is unreachable."""
+    response = off_app(CLOSED_PORT_URL).test_client().get("/api/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "OK", "message": "Service is running"}
+
+
+@pytest.mark.parametrize(("case", "dialect"), case_params())
+def test_database_health(case: Case, dialect: str, case_url: str) -> None:
+    """200 at head, 503 in every other state, always with state, current, head and pending."""
+    before = snapshot(case_url)
+    response = off_app(case_url, **case.config).test_client().get("/api/health/database")
+    assert response.status_code == (200 if case.state is StateName.AT_HEAD else 503)
+    body = response.get_json()
+    assert set(body) == KEYS
+    assert body["state"] == case.state.value
+    assert all(isinstance(body[key], list) for key in KEYS - {"state"})
+    assert snapshot(case_url) == before
+
+
+BODIES = {
+    "at_head": {"state": "at_head", "current": [HEAD], "head": [HEAD], "pending": []},
+    "behind": {
+        "state": "behind",
+        "current": ["8cf9148b9ad9"],
+        "head": [HEAD],
+        "pending": ["e5736dbcc0b0", HEAD],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "dialect"), case_params(CASES_BY_NAME[name] for name in BODIES)
+)
+def test_database_health_body(case: Case, dialect: str, case_url: str) -> None:
+    """The body lists the revisions: at head in check mode, behind with the app in off mode."""
+    mode = "check" if case.state is StateName.AT_HEAD else "off"
+    response = create_app(app_config(case_url, mode)).test_client().get("/api/health/database")
+    assert response.status_code == (200 if case.state is StateName.AT_HEAD else 503)
+    assert response.get_json() == BODIES[case.name]
+
+
+def test_database_unreachable() -> None:
+    """503 'unreachable' when nothing answers, still with the four keys and no URL."""
+    response = off_app(CLOSED_PORT_URL).test_client().get("/api/health/database")
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "state": "unreachable",
+        "current": [],
+        "head": [HEAD],
+        "pending": [],
+    }
+    text = response.get_data(as_text=True)
+    assert "s3cret-pw" not in text
+    assert "127.0.0.1" not in text and "postgresql" not in text
+
+
+def test_no_url_or_password_in_the_body(postgres_url: str) -> None:
+    """The database endpoint never shows the password, the host or the URL."""
+    url = make_url(postgres_url)
+    if url.password is None:
+        url = url.set(password="s3cret-pw")
+    migrate_to(postgres_url, HEAD)
+    app = create_app(app_config(url.render_as_string(hide_password=False), "check"))
+    for path in ("/api/health", "/api/health/database"):
+        text = app.test_client().get(path).get_data(as_text=True)
+        assert str(url.password) not in text
+        assert str(url.host) not in text and str(url.database) not in text
+        assert "postgresql" not in text
