@@ -89,7 +89,9 @@ def revision_graphs(draw: st.DrawFn) -> list[dict[str, object]]:
     labels = []
     for index, revision in enumerate(ids):
         earlier = ids[:index]
-        parents = draw(st.lists(st.sampled_from(earlier), max_size=3, unique=True)) if earlier else []
+        parents = (
+            draw(st.lists(st.sampled_from(earlier), max_size=3, unique=True)) if earlier else []
+        )
         if earlier and not parents and draw(st.integers(0, 3)):
             parents = [earlier[-1]]
         label = f"branch_{index}" if draw(st.integers(0, 6)) == 0 else None

@@ -32,7 +32,7 @@ class GuardCommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 @click.group("db", help="Inspect and migrate the database, under the migration lock.")

@@ -40,28 +40,38 @@ def _not_up_to_date(state: DatabaseState) -> NotUpToDateError:
 _REFUSALS: dict[StateName, tuple[type[RefusedStateError], str]] = {
     StateName.UNKNOWN_REVISION: (
         UnknownRevisionError,
-        "Deploy the code that has this revision, or downgrade the database with that"
-        " code ('flask db downgrade <revision>') before rolling back.",
+        (
+            "Deploy the code that has this revision, or downgrade the database with that"
+            " code ('flask db downgrade <revision>') before rolling back."
+        ),
     ),
     StateName.BROKEN_VERSION_TABLE: (
         BrokenVersionTableError,
-        "Check the schema by hand, then record the right revision with"
-        " 'flask db stamp <revision>'.",
+        (
+            "Check the schema by hand, then record the right revision with"
+            " 'flask db stamp <revision>'."
+        ),
     ),
     StateName.UNVERSIONED: (
         UnversionedDatabaseError,
-        "Point SQLALCHEMY_DATABASE_URI at an empty or migrated database; if this schema"
-        " is known to match a revision, record it with 'flask db stamp <revision>'.",
+        (
+            "Point SQLALCHEMY_DATABASE_URI at an empty or migrated database; if this schema"
+            " is known to match a revision, record it with 'flask db stamp <revision>'."
+        ),
     ),
     StateName.LEGACY_TOO_OLD: (
         LegacyTooOldError,
-        "Upgrade it with the last pre-Alembic release (2.8.x) until meta.version is 9,"
-        " then start this version again.",
+        (
+            "Upgrade it with the last pre-Alembic release (2.8.x) until meta.version is 9,"
+            " then start this version again."
+        ),
     ),
     StateName.LEGACY_UNPROVEN: (
         LegacyUnprovenError,
-        "Repair the schema so that it matches the legacy release, or restore a backup;"
-        " after checking by hand, 'flask db stamp cacecc4f1237' then 'flask db upgrade'.",
+        (
+            "Repair the schema so that it matches the legacy release, or restore a backup;"
+            " after checking by hand, 'flask db stamp cacecc4f1237' then 'flask db upgrade'."
+        ),
     ),
     StateName.MULTIPLE_SCRIPT_HEADS: (
         MultipleHeadsError,

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def ibutsu_db_template(
 
 def _fresh_database(
     request: pytest.FixtureRequest, dialect: str, folder: Path, template: str | None
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     if dialect == "sqlite":
         destination = str(folder / f"{postgres.unique_name('ibutsu')}.db")
         if template is None:
@@ -240,7 +241,7 @@ def ibutsu_db_shared_app(
 
 
 @pytest.fixture()
-def ibutsu_db_session(ibutsu_db_shared_app: Flask) -> Iterator[sa.orm.scoped_session]:
+def ibutsu_db_session(ibutsu_db_shared_app: Flask) -> Iterator[sa.orm.scoped_session[Any]]:
     """``db.session`` inside a transaction that is rolled back after the test.
 
     The app context of the shared app is pushed. ``db.session.commit()`` in code

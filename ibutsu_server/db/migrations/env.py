@@ -18,7 +18,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import Flask, current_app, has_app_context
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
@@ -56,7 +56,7 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _run_on(connection) -> None:
+def _run_on(connection: Connection) -> None:
     # ibutsu_server.db.sqlite makes SQLite's DDL transactional; tell Alembic.
     context.configure(
         connection=connection,

@@ -11,6 +11,8 @@ Create Date: 2025-12-15 00:00:00.000000
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,7 +25,9 @@ branch_labels = None
 depends_on = None
 
 
-def _imports_table(created_nullable: bool, created_default: object) -> sa.Table:
+def _imports_table(
+    created_nullable: bool, created_default: sa.ColumnElement[datetime] | None
+) -> sa.Table:
     """The imports table as it stands on one side of this revision."""
     table = sa.Table(
         "imports",

@@ -39,12 +39,12 @@ TABLES = (
 )
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[str]:
     return sa.Column("id", PortableUUID(), primary_key=True, nullable=False)
 
 
-def _ref(column: str, target: str, **fk_options) -> sa.Column:
-    return sa.Column(column, PortableUUID(), sa.ForeignKey(target, **fk_options), nullable=True)
+def _ref(column: str, target: str, name: str | None = None) -> sa.Column[str]:
+    return sa.Column(column, PortableUUID(), sa.ForeignKey(target, name=name), nullable=True)
 
 
 def _indexes(table: str, *columns: str, unique: bool = False) -> None:
