@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from flask import Flask
 from pytest_postgresql import factories
 
@@ -49,6 +50,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ibutsu-db-dialects",
         default=None,
         help="Space-separated dialects to run database tests on (sqlite, postgresql).",
+    )
+    group.addoption(
+        "--ibutsu-db-drop-templates",
+        action="store_true",
+        help="Drop PostgreSQL template databases built from other migration files.",
+    )
+    parser.addini(
+        "ibutsu_db_local_postgres",
+        default=postgres.LOCAL_SERVER_URL,
+        help="The local PostgreSQL server to try when IBUTSU_TEST_POSTGRES_URL is unset.",
     )
     parser.addini(
         "ibutsu_db_dialects",
@@ -115,14 +126,16 @@ def ibutsu_db_postgres_server(request: pytest.FixtureRequest) -> str:
     url = os.environ.get(postgres.URL_VARIABLE)
     if url:
         return url
-    if postgres.server_answers(postgres.LOCAL_SERVER_URL):
-        return postgres.LOCAL_SERVER_URL
+    local = str(request.config.getini("ibutsu_db_local_postgres"))
+    if postgres.server_answers(local):
+        return local
     pg_ctl = postgres.find_pg_ctl()
     if pg_ctl is not None and os.geteuid() != 0:
         executor = request.getfixturevalue("ibutsu_db_postgres_proc")
         return f"postgresql://{executor.user}@{executor.host}:{executor.port}/postgres"
     reason = (
-        f"no PostgreSQL: {postgres.URL_VARIABLE} is unset, nothing answers at 127.0.0.1:5432,"
+        f"no PostgreSQL: {postgres.URL_VARIABLE} is unset, nothing answers at"
+        f" {make_url(local).render_as_string(hide_password=True)},"
         " and no throwaway server can be started "
         + ("(pg_ctl not found)" if pg_ctl is None else "(initdb refuses to run as root)")
     )
@@ -152,6 +165,8 @@ def ibutsu_db_template(
 
     if ibutsu_db_dialect == "postgresql":
         server = request.getfixturevalue("ibutsu_db_postgres_server")
+        if request.config.getoption("--ibutsu-db-drop-templates"):
+            templates.drop_postgres_templates(server, keep_key=key)
         return templates.ensure_postgres_template(server, key, migrate)
     return templates.ensure_sqlite_template(_cache_dir(request.config), key, migrate)
 

@@ -68,8 +68,15 @@ def _admin_engine(server_url: str) -> sa.Engine:
     return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
 
 
-def unique_name(prefix: str = "ibutsu_test") -> str:
-    """A database name no other test uses."""
+PREFIX_VARIABLE = "IBUTSU_TEST_DATABASE_PREFIX"
+
+
+def unique_name(prefix: str | None = None) -> str:
+    """A database name no other test uses, starting with ``prefix``.
+
+    The default prefix is ``IBUTSU_TEST_DATABASE_PREFIX``, else ``ibutsu_test``.
+    """
+    prefix = prefix or os.environ.get(PREFIX_VARIABLE) or "ibutsu_test"
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 

@@ -80,8 +80,12 @@ def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str
     return name
 
 
-def drop_stale_postgres_templates(server_url: str, keep: str) -> list[str]:
-    """Drop template databases of other keys (older migration files); return their names."""
+def drop_postgres_templates(server_url: str, keep_key: str | None = None) -> list[str]:
+    """Drop the template databases (all, or all but those of ``keep_key``); return their names.
+
+    Templates of older migration files pile up otherwise: ``pytest
+    --ibutsu-db-drop-templates`` calls this at the start of a run.
+    """
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     dropped = []
     try:
@@ -90,8 +94,8 @@ def drop_stale_postgres_templates(server_url: str, keep: str) -> list[str]:
                 sa.text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
                 {"prefix": f"{TEMPLATE_PREFIX}%"},
             )
-            stale = [row[0] for row in rows if row[0] != keep]
-            for name in stale:
+            kept = f"{TEMPLATE_PREFIX}{keep_key}" if keep_key else None
+            for name in [row[0] for row in rows if not (kept and row[0].startswith(kept))]:
                 connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 dropped.append(name)
