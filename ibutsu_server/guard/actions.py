@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
@@ -41,10 +42,23 @@ class Runner:
     lock_timeout: float = 300.0
     ddl_lock_timeout: float = 30.0
 
-    def inspect(self) -> DatabaseState:
-        """Read the database's state on a short-lived connection."""
-        with self.engine.connect() as connection:
-            return inspect_database(connection, self.scripts, self.legacy_detector)
+    def inspect(self, attempts: int = 5) -> DatabaseState:
+        """Read the database's state on a short-lived connection.
+
+        Outside the lock another process may be migrating, and a table seen a
+        moment ago can be gone by the next statement (the legacy ``meta`` table,
+        say). Such a read is simply taken again; under the lock it cannot happen.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.connect() as connection:
+                    return inspect_database(connection, self.scripts, self.legacy_detector)
+            except sa.exc.DBAPIError as exc:
+                if exc.connection_invalidated or attempt == attempts:
+                    raise
+                log.info("The schema changed while it was read (%s); reading again", exc.orig)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _migration_connection(self) -> Iterator[Connection]:
