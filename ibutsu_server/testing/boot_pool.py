@@ -77,4 +77,4 @@ class BootPool:
 
 def wall_seconds(reports: list[dict[str, Any]]) -> float:
     """From the first boot's start to the last boot's end."""
-    return max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    return float(max(r["end"] for r in reports) - min(r["start"] for r in reports))
