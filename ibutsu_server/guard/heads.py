@@ -128,47 +128,60 @@ def parse_header(source: str) -> RevisionHeader:
 # versions/__pycache__/ (where Python keeps bytecode), so a new process reads
 # one small file instead of parsing every revision.
 _Entries = dict[str, tuple[int, int, RevisionHeader]]
-_memory: dict[str, _Entries] = {}
+
+
+@dataclass
+class _Folder:
+    """What is known of one version folder: its files' headers and the heads they give."""
+
+    entries: _Entries
+    heads: tuple[str, ...] | None
+    heads_known: bool
+
+
+_memory: dict[str, _Folder] = {}
 CACHE_FILE = os.path.join("__pycache__", "guard-revision-headers.json")
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
-def _load_cache(versions: str) -> _Entries:
+def _load_cache(versions: str) -> _Folder:
     if versions in _memory:
         return _memory[versions]
-    entries: _Entries = {}
+    folder = _Folder({}, None, False)
     try:
         with open(os.path.join(versions, CACHE_FILE), encoding="utf-8") as cache:
             data = json.load(cache)
         if data.get("format") == _CACHE_FORMAT:
             for name, (size, mtime_ns, rev, down, deps, labels) in data["files"].items():
                 header = RevisionHeader(rev, tuple(down), tuple(deps), tuple(labels))
-                entries[name] = (size, mtime_ns, header)
+                folder.entries[name] = (size, mtime_ns, header)
+            heads = data["heads"]
+            folder.heads = None if heads is None else tuple(heads)
+            folder.heads_known = True
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        entries = {}
-    _memory[versions] = entries
-    return entries
+        folder = _Folder({}, None, False)
+    _memory[versions] = folder
+    return folder
 
 
-def _save_cache(versions: str, entries: _Entries) -> None:
+def _save_cache(versions: str, folder: _Folder) -> None:
     files = {
         name: [size, mtime, h.revision, h.down_revisions, h.depends_on, h.branch_labels]
-        for name, (size, mtime, h) in entries.items()
+        for name, (size, mtime, h) in folder.entries.items()
     }
     path = os.path.join(versions, CACHE_FILE)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temporary = f"{path}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as cache:
-            json.dump({"format": _CACHE_FORMAT, "files": files}, cache)
+            json.dump({"format": _CACHE_FORMAT, "files": files, "heads": folder.heads}, cache)
         os.replace(temporary, path)
     except OSError:
         pass  # a read-only install: the in-memory cache still serves this process
 
 
-def read_headers(versions: str) -> list[RevisionHeader] | None:
-    """Headers of every revision file in ``versions``, or ``None`` to defer to Alembic."""
-    cached = _load_cache(versions)
+def _current_entries(versions: str, cached: _Entries) -> _Entries | None:
+    """Every revision file's header, reusing ``cached`` for files whose size and mtime match."""
     current: _Entries = {}
     try:
         with os.scandir(versions) as entries:
@@ -187,10 +200,21 @@ def read_headers(versions: str) -> list[RevisionHeader] | None:
                 current[entry.name] = (stat.st_size, stat.st_mtime_ns, header)
     except (OSError, UnicodeDecodeError, _NotSimple):
         return None
-    if current != cached:
-        _memory[versions] = current
-        _save_cache(versions, current)
-    return [header for _, _, header in current.values()]
+    return current
+
+
+def _heads_of_folder(versions: str) -> tuple[str, ...] | None:
+    """Heads of the version folder, through the in-memory and on-disk caches."""
+    folder = _load_cache(versions)
+    entries = _current_entries(versions, folder.entries)
+    if entries is None:
+        return None
+    if entries == folder.entries and folder.heads_known:
+        return folder.heads
+    folder = _Folder(entries, heads_of([header for _, _, header in entries.values()]), True)
+    _memory[versions] = folder
+    _save_cache(versions, folder)
+    return folder.heads
 
 
 def _reach(starts: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
@@ -263,8 +287,7 @@ def read_heads(directory: str) -> tuple[str, ...] | None:
     versions = os.path.join(directory, "versions")
     # Watch before reading, so that no change slips in between.
     watch = watch_folder(versions, lambda name: bool(_REVISION_FILE.match(name)))
-    headers = read_headers(versions)
-    heads = None if headers is None else heads_of(headers)
+    heads = _heads_of_folder(versions)
     _answers[directory] = (watch, heads)
     return heads
 
