@@ -56,9 +56,23 @@ class Runner:
             except sa.exc.DBAPIError as exc:
                 if exc.connection_invalidated or attempt == attempts:
                     raise
-                log.info("The schema changed while it was read (%s); reading again", exc.orig)
+                log.debug("The schema changed while it was read; reading again")
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
+
+    def at_head(self) -> bool:
+        """Whether ``alembic_version`` holds exactly the script heads: one query, no catalog.
+
+        The cheap test waiting processes repeat; anything unexpected counts as "no".
+        """
+        heads = set(self.scripts.heads)
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+                current = [row[0] for row in rows]
+        except sa.exc.DBAPIError:
+            return False
+        return len(heads) == 1 and len(current) == 1 and set(current) == heads
 
     @contextmanager
     def _migration_connection(self) -> Iterator[Connection]:
@@ -94,9 +108,16 @@ class Runner:
         :raises RefusedStateError: when the database must not be touched.
         :raises MigrationFailedError: when a revision fails.
         """
-        with migration_lock(self.engine, self.lock_timeout):
+        to_head = target in ("head", "heads")
+        if to_head and self.at_head():
+            return self.inspect()
+        unless = self.at_head if to_head else None
+        with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
             state = self.inspect()
-            if state.at_head and target in ("head", "heads"):
+            if not held:
+                log.info("Another process brought the database to head while this one waited")
+                return state
+            if state.at_head and to_head:
                 return state
             raise_if_refused(state)
             try:
@@ -130,14 +151,38 @@ class Runner:
     def _failure(self, exc: Exception) -> MigrationFailedError:
         after = self.inspect()
         failed = after.pending[0] if after.pending else None
-        current = ", ".join(after.current) or "no revision"
+        current = ", ".join(map(repr, after.current)) or "no revision"
+        error: BaseException = exc
+        if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+            error = exc.orig  # the database's words; the statement is in the chained error
+        lines = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {lines[0] if lines else ''}"
         return MigrationFailedError(
-            f"Revision {failed or 'unknown'} failed with {type(exc).__name__}: {exc}."
-            f" The database stays at {current}. Fix the cause, then run 'flask db upgrade'.",
+            f"Revision {failed or 'unknown'!r} failed with {reason}."
+            f" The database stays at {current}.{_privilege_hint(error, self.engine)}"
+            " Fix the cause, then run 'flask db upgrade'.",
             revision=failed,
             last_good=after.current,
             state=after,
         )
+
+
+# SQLSTATE insufficient_privilege, as psycopg (sqlstate) and psycopg2 (pgcode) report it.
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _privilege_hint(error: BaseException, engine: Engine) -> str:
+    """What to do when the database user may not change the schema; may change."""
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code != _INSUFFICIENT_PRIVILEGE:
+        return ""
+    user = engine.url.username
+    who = f"The user {user!r}" if user else "The connecting user"
+    return (
+        f" {who} lacks a privilege the migrations need: expected it to own the schema,"
+        " or to hold CREATE on it. Run the migrations as the schema's owner, or grant it,"
+        f" e.g. 'GRANT CREATE ON SCHEMA public TO {user or '<user>'}'."
+    )
 
 
 class _RevisionLogger:

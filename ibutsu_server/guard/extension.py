@@ -144,15 +144,15 @@ def apply_mode(app: Flask) -> DatabaseState | None:
         return None
     started = time.perf_counter()
     wait_for_database(runner.engine, settings.wait_timeout)
-    state = runner.inspect()
-    if not state.at_head:
-        if settings.mode == "wait":
+    if settings.mode == "upgrade":
+        state = runner.upgrade()  # at head: one query, no lock
+    else:
+        state = runner.inspect()
+        if not state.at_head and settings.mode == "wait":
             state = _wait_for_head(guard)
-        elif settings.mode == "upgrade":
-            state = runner.upgrade()
-        error = error_for(state)
-        if error is not None:
-            raise error
+    error = error_for(state)
+    if error is not None:
+        raise error
     guard.last_state = state
     log.info(
         "Database %s: %s (current %s, head %s) in %s mode, %.1f ms",

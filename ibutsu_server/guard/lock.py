@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import filelock
@@ -41,8 +41,12 @@ def advisory_key(name: str = LOCK_NAME) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+#: Longest pause between two polls of a taken lock, seconds.
+MAX_POLL_INTERVAL = 0.1
+
+
 def _sleep_with_jitter(attempt: int) -> None:
-    time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.0))
+    time.sleep(min(0.02 * 2**attempt, MAX_POLL_INTERVAL) * random.uniform(0.5, 1.0))
 
 
 def _holder(connection: Connection, key: int) -> str:
@@ -72,8 +76,12 @@ def _first_line(exc: sa.exc.DBAPIError) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _acquire_advisory(engine: Engine, timeout: float, key: int) -> Connection:
+def _acquire_advisory(
+    engine: Engine, timeout: float, key: int, unless: Callable[[], bool] | None
+) -> Connection | None:
     """Poll for the advisory lock up to ``timeout``; return the connection that holds it.
+
+    Between polls ``unless`` may say the lock is no longer needed: then ``None``.
 
     A waiter that loses its connection (the server restarted, say) has lost
     nothing, since it held no lock: it connects again and polls on, within the
@@ -125,6 +133,10 @@ def _acquire_advisory(engine: Engine, timeout: float, key: int) -> Connection:
                 )
             if attempt == 0:
                 log.info("Waiting for the migration lock, held by another process")
+            elif unless is not None and unless():
+                if connection is not None:
+                    connection.close()
+                return None
             _sleep_with_jitter(attempt)
             attempt += 1
     except BaseException:
@@ -134,10 +146,15 @@ def _acquire_advisory(engine: Engine, timeout: float, key: int) -> Connection:
 
 
 @contextmanager
-def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]:
-    connection = _acquire_advisory(engine, timeout, key)
+def _postgresql_lock(
+    engine: Engine, timeout: float, key: int, unless: Callable[[], bool] | None
+) -> Iterator[bool]:
+    connection = _acquire_advisory(engine, timeout, key, unless)
+    if connection is None:
+        yield False
+        return
     try:
-        yield
+        yield True
     finally:
         try:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
@@ -147,29 +164,50 @@ def _postgresql_lock(engine: Engine, timeout: float, key: int) -> Iterator[None]
 
 
 @contextmanager
-def _sqlite_lock(database: str, timeout: float) -> Iterator[None]:
+def _sqlite_lock(
+    database: str, timeout: float, unless: Callable[[], bool] | None
+) -> Iterator[bool]:
     lock = filelock.FileLock(f"{database}.migration-lock")
-    try:
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
         try:
             lock.acquire(blocking=False)
+            break
         except filelock.Timeout:
+            pass
+        if time.monotonic() >= deadline:
+            raise LockTimeoutError(
+                f"The migration lock {lock.lock_file!r} is held by another process, and"
+                f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Wait for it to finish,"
+                " or raise IBUTSU_DB_LOCK_TIMEOUT."
+            )
+        if attempt == 0:
             log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
-            lock.acquire(timeout=timeout)
-    except filelock.Timeout as exc:
-        raise LockTimeoutError(
-            f"The migration lock {lock.lock_file!r} is held by another process, and"
-            f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Wait for it to finish,"
-            " or raise IBUTSU_DB_LOCK_TIMEOUT."
-        ) from exc
+        elif unless is not None and unless():
+            yield False
+            return
+        _sleep_with_jitter(attempt)
+        attempt += 1
     try:
-        yield
+        yield True
     finally:
         lock.release()
 
 
 @contextmanager
-def migration_lock(engine: Engine, timeout: float, name: str = LOCK_NAME) -> Iterator[None]:
+def migration_lock(
+    engine: Engine,
+    timeout: float,
+    name: str = LOCK_NAME,
+    *,
+    unless: Callable[[], bool] | None = None,
+) -> Iterator[bool]:
     """Hold the migration lock of ``engine``'s database for the ``with`` block.
+
+    While another process holds it, ``unless`` is asked between polls whether
+    the lock is still needed (say, the other process brought the database to
+    head); if not, the block runs without the lock and gets ``False``.
 
     :param timeout: seconds to wait for another holder before giving up.
     :raises LockTimeoutError: when the lock stays taken past ``timeout``.
@@ -185,12 +223,12 @@ def migration_lock(engine: Engine, timeout: float, name: str = LOCK_NAME) -> Ite
         dialect = engine.dialect.name
         database = engine.url.database
         if dialect == "postgresql":
-            with _postgresql_lock(engine, timeout, advisory_key(name)):
-                yield
+            with _postgresql_lock(engine, timeout, advisory_key(name), unless) as held:
+                yield held
         elif dialect == "sqlite" and database and "memory" not in database:
-            with _sqlite_lock(database, timeout):
-                yield
+            with _sqlite_lock(database, timeout, unless) as held:
+                yield held
         else:
-            yield
+            yield True
     finally:
         _process_lock.release()

@@ -3,7 +3,7 @@
 Run as ``python -m ibutsu_server.testing.boot_worker``. It imports everything
 first and prints ``ready``; then, for each JSON line of app config read from
 standard input, it calls ``create_app`` and prints one JSON line: whether it
-booted, when it started and ended (``time.time()``), which revisions this
+booted, when it started and ended (``time.time()``), its CPU time, which revisions this
 process applied or stamped, and the error, if any. ``quit`` ends it.
 
 Driving long-lived workers this way keeps interpreter start-up and imports out
@@ -42,6 +42,7 @@ def boot(config: dict[str, Any]) -> dict[str, Any]:
     logger.addHandler(collector)
     logger.setLevel(logging.INFO)
     started = time.time()
+    cpu_started = time.process_time()
     try:
         app = create_app(config)
         with app.app_context():
@@ -55,6 +56,7 @@ def boot(config: dict[str, Any]) -> dict[str, Any]:
         "ok": error is None,
         "start": started,
         "end": time.time(),
+        "cpu": time.process_time() - cpu_started,
         "steps": collector.steps,
         "error": error,
     }
