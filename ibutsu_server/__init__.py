@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from ibutsu_server.config import DATABASE_URI_KEY, resolve_database_url
+from ibutsu_server.config import DATABASE_URI_KEY, check_database_url, resolve_database_url
 from ibutsu_server.db import db
 from ibutsu_server.db import sqlite as sqlite_support
 
@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         :mod:`ibutsu_server.config` for how the database URL is chosen and
         :mod:`ibutsu_server.guard.settings` for the guard's keys.
     :param guard: run the startup guard; Alembic's own env.py turns it off.
+    :raises ibutsu_server.guard.GuardConfigError: when the database URL is unusable.
     :raises ibutsu_server.guard.GuardError: when the guard refuses the database.
     """
     app = Flask(__name__)
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         app.logger.setLevel(logging.INFO)
     settings = dict(config or {})
     url, embedded = resolve_database_url(settings, os.environ, app.instance_path)
+    check_database_url(url)
     app.config.from_mapping(settings)
     app.config[DATABASE_URI_KEY] = url
     if embedded:

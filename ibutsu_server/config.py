@@ -14,14 +14,24 @@ pointing at the same database:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 DATABASE_URI_KEY = "SQLALCHEMY_DATABASE_URI"
 POSTGRES_PREFIXES = ("POSTGRESQL", "POSTGRES")
 DEFAULT_SQLITE_FILENAME = "ibutsu.db"
+
+URL_EXPECTED = (
+    "a database URL such as 'postgresql://user:password@host:5432/ibutsu'"
+    " or 'sqlite:////path/to/ibutsu.db'"
+)
+# user:password@ in a URL too broken to parse; greedy up to the last "@", to mask too much
+# rather than too little.
+_USERINFO = re.compile(r"^([\w.+-]*://[^:/@?#]*:)(.*)@")
 
 
 def _first(settings: Mapping[str, Any], *keys: str) -> str | None:
@@ -39,6 +49,7 @@ def postgres_url_from_settings(settings: Mapping[str, Any]) -> str | None:
     :param settings: app config and environment merged, the config winning.
     :return: a ``postgresql://`` URL, or ``None`` when no prefix names both a
         host and a database.
+    :raises GuardConfigError: when the port is not a number.
     """
     for prefix in POSTGRES_PREFIXES:
         host = _first(settings, f"{prefix}_HOST", f"{prefix}_HOSTNAME")
@@ -46,6 +57,10 @@ def postgres_url_from_settings(settings: Mapping[str, Any]) -> str | None:
         if not (host and database):
             continue
         port = _first(settings, f"{prefix}_PORT")
+        if port is not None and not port.strip().isdigit():
+            from ibutsu_server.guard.errors import GuardConfigError
+
+            raise GuardConfigError(f"{prefix}_PORT", port, "a port number, such as '5432'")
         sslmode = _first(settings, f"{prefix}_SSLMODE")
         url = URL.create(
             "postgresql",
@@ -83,3 +98,31 @@ def resolve_database_url(
     if postgres:
         return postgres, False
     return default_sqlite_url(instance_path), True
+
+
+def _masked(url: str) -> tuple[str, str]:
+    """``url`` with its password replaced by ``***``, and the password (``""`` if none)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        match = _USERINFO.match(url)
+        if match is None or not match.group(2):
+            return url, ""
+        return f"{match.group(1)}***@{url[match.end():]}", match.group(2)
+    return parsed.render_as_string(hide_password=True), parsed.password or ""
+
+
+def check_database_url(url: str) -> None:
+    """Check that ``url`` parses and names a database SQLAlchemy knows, before any engine.
+
+    :raises GuardConfigError: naming ``SQLALCHEMY_DATABASE_URI``, the URL with its
+        password masked, and SQLAlchemy's reason.
+    """
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        from ibutsu_server.guard.errors import GuardConfigError
+
+        masked, password = _masked(url)
+        reason = str(exc).replace(password, "***") if password else str(exc)
+        raise GuardConfigError(DATABASE_URI_KEY, masked, URL_EXPECTED, reason) from None

@@ -88,9 +88,8 @@ def detect_legacy(connection: Connection, tables: Sequence[str]) -> LegacyFindin
         )
     if len(rows) > 1:
         found = ", ".join(repr(row) for row in rows)
-        return LegacyFinding(
-            found, BASELINE_REVISION, problems=(f"meta has {len(rows)} version rows ({found})",)
-        )
+        problem = f"meta has {len(rows)} version rows ({found}) where one is expected"
+        return LegacyFinding(found, BASELINE_REVISION, problems=(problem,))
     version = rows[0]
     if version is None or not version.strip().isdigit():
         return LegacyFinding(

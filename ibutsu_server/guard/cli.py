@@ -19,6 +19,7 @@ from flask.cli import ScriptInfo
 
 from ibutsu_server.guard.actions import Runner
 from ibutsu_server.guard.errors import GuardError
+from ibutsu_server.guard.refusals import error_for
 from ibutsu_server.guard.state import DatabaseState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,10 +85,15 @@ def _show(state: DatabaseState) -> None:
 @db_group.command("status")
 @_with_runner
 def status_command(runner: Runner) -> None:
-    """Show the database's state; exit 0 at head, 3 if an upgrade fixes it, 4 if not."""
+    """Show the database's state; exit 0 at head, 3 if an upgrade fixes it, 4 if not.
+
+    Away from head, the reason and the command that fixes it go to standard error.
+    """
     state = runner.inspect()
     _show(state)
-    if not state.at_head:
+    error = error_for(state)
+    if error is not None:
+        click.echo(error.message, err=True)  # what was found, what was expected, the fix
         raise SystemExit(EXIT_UPGRADABLE if state.upgradable else EXIT_REFUSED)
 
 

@@ -13,7 +13,12 @@ from ibutsu_server.guard.errors import DatabaseUnavailableError
 log = logging.getLogger(__name__)
 
 # Failures that waiting cannot fix: fail at once instead of retrying.
-_PERMANENT = ("password authentication failed", "does not exist", "no password supplied")
+_PERMANENT = (
+    "password authentication failed",
+    "does not exist",
+    "no password supplied",
+    "is not permitted to log in",
+)
 
 
 def masked_url(engine: Engine) -> str:
@@ -46,12 +51,25 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             permanent = any(marker in reason for marker in _PERMANENT)
             if permanent or time.monotonic() + delay > deadline:
                 url = engine.url
-                waited = "" if permanent else f" after trying for {timeout:g} s"
+                user = f" as user {url.username!r}" if url.username else ""
+                if permanent:
+                    waited = ""
+                    fix = (
+                        " Expected that user and database to exist, and the user to be allowed"
+                        " to log in: fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create"
+                        " them on the server."
+                    )
+                else:
+                    waited = f" after trying for {timeout:g} s"
+                    fix = (
+                        " Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT:"
+                        " check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server"
+                        " runs, or raise IBUTSU_DB_WAIT_TIMEOUT."
+                    )
                 raise DatabaseUnavailableError(
                     f"Cannot connect to database {url.database!r} on host"
-                    f" {url.host or 'localhost'!r} ({masked_url(engine)}){waited}: {reason}."
-                    " Check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), that the server runs,"
-                    " or raise IBUTSU_DB_WAIT_TIMEOUT.",
+                    f" {url.host or 'localhost'!r}{user} (URL {masked_url(engine)!r}){waited}:"
+                    f" {reason}.{fix}",
                     url=masked_url(engine),
                 ) from None
             log.info("Database not reachable yet (%s); retrying in %.1f s", reason, delay)

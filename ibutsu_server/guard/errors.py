@@ -34,13 +34,14 @@ class GuardConfigError(GuardError):
     """A setting has a value the guard cannot use.
 
     :ivar key: the setting's name.
-    :ivar value: the value found.
+    :ivar value: the value found; a URL's password is masked.
     """
 
     exit_code = 2
 
-    def __init__(self, key: str, value: object, expected: str) -> None:
-        super().__init__(f"{key} must be {expected}; got {value!r}.")
+    def __init__(self, key: str, value: object, expected: str, reason: str = "") -> None:
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"{key} must be {expected}; got {value!r}{because}.")
         self.key = key
         self.value = value
 

@@ -85,11 +85,16 @@ def refusal(state: DatabaseState) -> RefusedStateError | None:
     if state.name not in _REFUSALS:
         return None
     error_class, fix = _REFUSALS[state.name]
-    heads = _revisions(state.head)
+    if state.name is StateName.MULTIPLE_SCRIPT_HEADS:
+        expected = "Expected a database at the single head of the scripts"
+    else:
+        heads = ", ".join(map(repr, state.head)) or "no revision"
+        expected = (
+            f"Expected a database at {heads}, one behind it, an empty one"
+            " or a proven legacy one"
+        )
     return error_class(
-        f"Refusing to use the database ({state.name.value}): {state.detail}."
-        f" Expected a database at {heads}, one behind it, an empty one or a proven"
-        f" legacy one. {fix}",
+        f"Refusing to use the database ({state.name.value}): {state.detail}. {expected}. {fix}",
         state,
     )
 

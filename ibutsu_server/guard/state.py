@@ -161,7 +161,7 @@ def _classify_unversioned(
         return DatabaseState(StateName.EMPTY, (), head, pending=scripts.pending(()))
     finding = legacy_detector(connection, tables) if legacy_detector else None
     if finding is None:
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        shown = ", ".join(map(repr, sorted(tables)[:5])) + (", ..." if len(tables) > 5 else "")
         return DatabaseState(
             StateName.UNVERSIONED,
             (),
@@ -215,7 +215,8 @@ def inspect_database(
                 StateName.MULTIPLE_SCRIPT_HEADS,
                 (),
                 heads,
-                detail="the script directory has several heads",
+                detail=f"the script directory {scripts.directory!r} has several heads,"
+                f" {', '.join(map(repr, heads))}",
             )
         rows = _version_rows(connection)
         if rows is not None:
