@@ -1,0 +1,25 @@
+"""Create table a with one row
+
+Revision ID: kill0001
+Revises:
+Create Date: 2026-01-01 00:00:00.000000
+
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "kill0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("a", sa.Column("id", sa.Integer(), primary_key=True))
+    op.execute("INSERT INTO a (id) VALUES (1)")
+
+
+def downgrade() -> None:
+    op.drop_table("a")
