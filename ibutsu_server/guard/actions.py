@@ -51,7 +51,7 @@ class Runner:
         """
         for attempt in range(1, attempts + 1):
             try:
-                with self.engine.connect() as connection:
+                with self._reading_connection() as connection:
                     return inspect_database(connection, self.scripts, self.legacy_detector)
             except sa.exc.DBAPIError as exc:
                 if exc.connection_invalidated or attempt == attempts:
@@ -60,6 +60,15 @@ class Runner:
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
+    def _reading_connection(self) -> Connection:
+        """A connection for reads; on PostgreSQL in autocommit, so that a process that
+        polls while another migrates never sits inside a transaction, not even between
+        a read and its rollback, holding locks the migration's DDL would wait for."""
+        connection = self.engine.connect()
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
     def at_head(self) -> bool:
         """Whether ``alembic_version`` holds exactly the script heads: one query, no catalog.
 
@@ -67,7 +76,7 @@ class Runner:
         """
         heads = set(self.scripts.heads)
         try:
-            with self.engine.connect() as connection:
+            with self._reading_connection() as connection:
                 rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
                 current = [row[0] for row in rows]
         except sa.exc.DBAPIError:

@@ -163,4 +163,7 @@ def apply_mode(app: Flask) -> DatabaseState | None:
         settings.mode,
         (time.perf_counter() - started) * 1000,
     )
+    # Leave no pooled connection behind: a server that forks workers after
+    # building the app (gunicorn --preload) must not share the check's sockets.
+    runner.engine.dispose()
     return state
