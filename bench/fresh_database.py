@@ -67,7 +67,10 @@ class Sqlite:
 
     def build_template(self, directory: str) -> str:
         key = templates.migrations_key(directory)
-        return templates.ensure_sqlite_template(str(self.workdir / "templates"), key, lambda url: migrate_to_head(url, directory))  # noqa: E501
+        folder = str(self.workdir / "templates")
+        return templates.ensure_sqlite_template(
+            folder, key, lambda url: migrate_to_head(url, directory)
+        )
 
     def clone(self, template: str) -> None:
         path = self._path()
@@ -77,12 +80,16 @@ class Sqlite:
     def template_url(self, template: str) -> str:
         return templates.clone_sqlite(template, str(self._path()))
 
+    def drop_url(self, url: str) -> None:
+        Path(url.removeprefix("sqlite:///")).unlink()
+
 
 class Postgres:
     name = "PostgreSQL"
 
     def __init__(self, server: str) -> None:
         self.server = server
+        self.built: set[str] = set()
 
     def replay(self, directory: str) -> None:
         name = postgres.unique_name("ibutsu_bench")
@@ -94,7 +101,12 @@ class Postgres:
 
     def build_template(self, directory: str) -> str:
         key = templates.migrations_key(directory)
-        return templates.ensure_postgres_template(self.server, key, lambda url: migrate_to_head(url, directory))  # noqa: E501
+        if key not in self.built:  # time a real build, not one left by an earlier run
+            templates.drop_postgres_template(self.server, key)
+            self.built.add(key)
+        return templates.ensure_postgres_template(
+            self.server, key, lambda url: migrate_to_head(url, directory)
+        )
 
     def clone(self, template: str) -> None:
         name = postgres.unique_name("ibutsu_bench")
@@ -102,7 +114,11 @@ class Postgres:
         postgres.drop_database(self.server, name)
 
     def template_url(self, template: str) -> str:
-        return postgres.create_database(self.server, postgres.unique_name("ibutsu_bench"), template=template)  # noqa: E501
+        name = postgres.unique_name("ibutsu_bench")
+        return postgres.create_database(self.server, name, template=template)
+
+    def drop_url(self, url: str) -> None:
+        postgres.drop_database(self.server, url.rsplit("/", 1)[1])
 
 
 def transaction_cost(url: str, repeat: int) -> list[float]:
@@ -138,7 +154,10 @@ def main() -> None:
         dialects.append(Postgres(options.postgres))
     clones = 10 if options.quick else 40
 
-    print("| dialect | chain | replay ms/test | template ms/test | replay / template | template build ms |")  # noqa: E501
+    print(
+        "| dialect | chain | replay ms/test | template ms/test | replay / template"
+        " | template build ms |"
+    )
     print("|---|---|---|---|---|---|")
     template_medians: dict[tuple[str, str], float] = {}
     for dialect in dialects:
@@ -166,7 +185,10 @@ def main() -> None:
     for dialect in dialects:
         template = dialect.build_template(MIGRATIONS_DIR)
         url = dialect.template_url(template)
-        print(f"| {dialect.name} | {summary(transaction_cost(url, 200))} |")
+        try:
+            print(f"| {dialect.name} | {summary(transaction_cost(url, 200))} |")
+        finally:
+            dialect.drop_url(url)
 
 
 if __name__ == "__main__":

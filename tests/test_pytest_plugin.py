@@ -70,23 +70,11 @@ def scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield directory
 
 
-def _drop_template(server_url: str, key: str) -> None:
-    name = f"{templates.TEMPLATE_PREFIX}{key}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        if connection.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).first():
-            connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    engine.dispose()
-
-
 @pytest.fixture()
 def server(postgres_server_url: str, scripts: Path) -> Iterator[str]:
     """The PostgreSQL server; the template built from ``scripts`` is dropped afterwards."""
     yield postgres_server_url
-    _drop_template(postgres_server_url, templates.migrations_key(str(scripts)))
+    templates.drop_postgres_template(postgres_server_url, templates.migrations_key(str(scripts)))
 
 
 def _builds(scripts: Path) -> list[str]:
@@ -133,7 +121,7 @@ def test_a_changed_migration_file_rebuilds(
         pytester.runpytest_subprocess("-k", "fresh").assert_outcomes(passed=2)
         assert _builds(scripts) == ["postgresql", "postgresql", "sqlite", "sqlite"]
     finally:
-        _drop_template(server, first_key)
+        templates.drop_postgres_template(server, first_key)
 
 
 def test_xdist_workers_share_one_template(

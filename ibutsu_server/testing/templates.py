@@ -80,6 +80,19 @@ def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str
     return name
 
 
+def drop_postgres_template(server_url: str, key: str) -> None:
+    """Drop the template database of ``key``, if there is one."""
+    name = f"{TEMPLATE_PREFIX}{key}"
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            if _template_exists(connection, name):
+                connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        engine.dispose()
+
+
 def drop_postgres_templates(server_url: str, keep_key: str | None = None) -> list[str]:
     """Drop the template databases (all, or all but those of ``keep_key``); return their names.
 
