@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import filelock
 import sqlalchemy as sa
@@ -42,11 +44,48 @@ def advisory_key(name: str = LOCK_NAME) -> int:
 
 
 #: Longest pause between two polls of a taken lock, seconds.
-MAX_POLL_INTERVAL = 0.1
+MAX_POLL_INTERVAL = 0.2
+#: PostgreSQL channel on which a holder announces that it released the lock.
+RELEASED_CHANNEL = "ibutsu_migration_lock_released"
+
+
+def _poll_delay(attempt: int) -> float:
+    return float(min(0.02 * 2**attempt, MAX_POLL_INTERVAL) * random.uniform(0.5, 1.0))
 
 
 def _sleep_with_jitter(attempt: int) -> None:
-    time.sleep(min(0.02 * 2**attempt, MAX_POLL_INTERVAL) * random.uniform(0.5, 1.0))
+    time.sleep(_poll_delay(attempt))
+
+
+def _wait_for_release(connection: Connection | None, attempt: int) -> None:
+    """Pause before the next poll, waking early when the holder announces its release.
+
+    The waiter LISTENs on its lock connection; psycopg 3 and psycopg2 can wait
+    on it. With another driver, or no connection, it simply sleeps.
+    """
+    delay = _poll_delay(attempt)
+    raw: Any = connection.connection.dbapi_connection if connection is not None else None
+    notifies = getattr(raw, "notifies", None)
+    try:
+        if callable(notifies):  # psycopg 3
+            for _ in notifies(timeout=delay, stop_after=1):
+                pass
+            return
+        if raw is not None and hasattr(raw, "poll"):  # psycopg2
+            select.select([raw], [], [], delay)
+            raw.poll()
+            del raw.notifies[:]
+            return
+    except Exception:  # a broken connection shows on the next poll, which reconnects
+        log.debug("Waiting for a lock notification failed; polling instead", exc_info=True)
+        return
+    time.sleep(delay)
+
+
+def _listening_connection(engine: Engine) -> Connection:
+    connection = _autocommit_connection(engine)
+    connection.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
+    return connection
 
 
 def _holder(connection: Connection, key: int) -> str:
@@ -89,14 +128,14 @@ def _acquire_advisory(
     same deadline. May change.
     """
     deadline = time.monotonic() + timeout
-    connection: Connection | None = _autocommit_connection(engine)
+    connection: Connection | None = _listening_connection(engine)
     lost = ""
     attempt = 0
     try:
         while True:
             if connection is None:
                 try:
-                    connection = _autocommit_connection(engine)
+                    connection = _listening_connection(engine)
                 except sa.exc.DBAPIError as exc:
                     lost = _first_line(exc)
             if connection is not None:
@@ -138,7 +177,7 @@ def _acquire_advisory(
                 if connection is not None:
                     connection.close()
                 return None
-            _sleep_with_jitter(attempt)
+            _wait_for_release(connection, attempt)
             attempt += 1
     except BaseException:
         if connection is not None:
@@ -159,6 +198,7 @@ def _postgresql_lock(
     finally:
         try:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
         except sa.exc.DBAPIError:
             log.warning("Could not release the migration lock; its session will end it")
         connection.close()
