@@ -16,17 +16,9 @@ ENV_PY = '''\
 
 from alembic import context
 
-config = context.config
-connection = config.attributes["connection"]
-context.configure(
-    connection=connection,
-    target_metadata=None,
-    transaction_per_migration=True,
-    transactional_ddl=True if connection.dialect.name == "sqlite" else None,
-    on_version_apply=config.attributes.get("on_version_apply"),
-)
-with context.begin_transaction():
-    context.run_migrations()
+from ibutsu_server.guard.alembic_env import run_on_given_connection
+
+run_on_given_connection(context)
 '''
 
 TABLES = ("bench_a", "bench_b", "bench_c")

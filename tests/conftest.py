@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+
+from guard_databases import Case, SharedDatabases, server_url, shared_databases
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
@@ -100,3 +103,25 @@ def make_engine() -> Iterator[Callable[[str], sa.Engine]]:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+@pytest.fixture()
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the guard's and the database's variables the test process inherited."""
+    for name in list(os.environ):
+        if name.startswith(("IBUTSU_DB_", "POSTGRES")) or name == "SQLALCHEMY_DATABASE_URI":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def shared(request: pytest.FixtureRequest) -> SharedDatabases:
+    """The case databases of tests/guard_databases.py, shared by the session: read only."""
+    return shared_databases(request.config)
+
+
+@pytest.fixture()
+def case_url(
+    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
+) -> str:
+    """The URL of the test's case on the test's dialect, shared: only for tests that read."""
+    return shared.url(case, dialect, server_url(request, dialect))

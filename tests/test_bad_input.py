@@ -40,7 +40,7 @@ from guard_databases import (
     snapshot,
 )
 from guard_processes import WAIT, query
-from test_cli import clean_environment, flask_db_loading_the_app  # noqa: F401  (a fixture)
+from test_cli import flask_db_loading_the_app
 
 from ibutsu_server import create_app
 from ibutsu_server.db.legacy import BASELINE_REVISION
@@ -57,6 +57,9 @@ from ibutsu_server.guard import (
     UnknownRevisionError,
     UnversionedDatabaseError,
 )
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
 
 PASSWORD = "Sup3r-Secret-pw"
 URI = "SQLALCHEMY_DATABASE_URI"

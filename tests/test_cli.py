@@ -24,12 +24,9 @@ from guard_databases import (
     CLOSED_PORT_URL,
     HEAD,
     Case,
-    SharedDatabases,
     app_config,
     case_params,
     migrate_to,
-    server_url,
-    shared_databases,
     snapshot,
     version_rows,
 )
@@ -37,6 +34,9 @@ from guard_databases import (
 from ibutsu_server import create_app
 from ibutsu_server.guard import StateName
 from ibutsu_server.guard.cli import db_group
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
 
 EXIT_CODES = {
     StateName.AT_HEAD: 0,
@@ -50,28 +50,6 @@ EXIT_CODES = {
     StateName.BROKEN_VERSION_TABLE: 4,
     StateName.MULTIPLE_SCRIPT_HEADS: 4,
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove the guard's and the database's variables the test process inherited."""
-    for name in list(os.environ):
-        if name.startswith(("IBUTSU_DB_", "POSTGRES")) or name == "SQLALCHEMY_DATABASE_URI":
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="module")
-def shared(request: pytest.FixtureRequest) -> SharedDatabases:
-    """The case databases shared by the session; tests here only read them."""
-    return shared_databases(request.config)
-
-
-@pytest.fixture()
-def case_url(
-    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
-) -> str:
-    """The URL of the test's case on the test's dialect, shared: only for commands that read."""
-    return shared.url(case, dialect, server_url(request, dialect))
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ is written to them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -23,14 +22,11 @@ from guard_databases import (
     CLOSED_PORT_URL,
     HEAD,
     Case,
-    SharedDatabases,
     app_config,
     case_params,
     cases_in,
     fresh_url,
     migrate_to,
-    server_url,
-    shared_databases,
     snapshot,
     version_rows,
 )
@@ -52,6 +48,9 @@ from ibutsu_server.guard import (
     UnversionedDatabaseError,
     app_guard,
 )
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
 
 MODES = ("check", "wait", "upgrade", "off")
 BOOT = None
@@ -79,28 +78,6 @@ PASSWORD = "s3cret-pw"
 
 def expected(state: StateName, mode: str) -> type[GuardError] | None:
     return TABLE[state][MODES.index(mode)]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove the guard's and the database's variables the test process inherited."""
-    for name in list(os.environ):
-        if name.startswith(("IBUTSU_DB_", "POSTGRES")) or name == "SQLALCHEMY_DATABASE_URI":
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="module")
-def shared(request: pytest.FixtureRequest) -> SharedDatabases:
-    """The case databases shared by the session; tests here only read them."""
-    return shared_databases(request.config)
-
-
-@pytest.fixture()
-def case_url(
-    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
-) -> str:
-    """The URL of the test's case on the test's dialect, shared: only for modes that read."""
-    return shared.url(case, dialect, server_url(request, dialect))
 
 
 @pytest.fixture()

@@ -21,11 +21,8 @@ from guard_databases import (
     TWO_HEADS_DIR,
     UNKNOWN_REVISION,
     Case,
-    SharedDatabases,
     case_params,
     cases_in,
-    server_url,
-    shared_databases,
     snapshot,
 )
 from sqlalchemy.engine import make_url
@@ -74,20 +71,6 @@ DETAILS = {
     "ancestor_in_version_table": "not a valid set of heads",
     "multiple_script_heads": "several heads",
 }
-
-
-@pytest.fixture(scope="module")
-def shared(request: pytest.FixtureRequest) -> SharedDatabases:
-    """The case databases shared by the session; the tests only read them."""
-    return shared_databases(request.config)
-
-
-@pytest.fixture()
-def case_url(
-    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
-) -> str:
-    """The URL of the test's case on the test's dialect."""
-    return shared.url(case, dialect, server_url(request, dialect))
 
 
 def read_only_engine(url: str) -> sa.Engine:

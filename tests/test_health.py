@@ -4,7 +4,6 @@ the migration state. Neither shows a URL or a password.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from flask import Flask
@@ -13,12 +12,9 @@ from guard_databases import (
     CLOSED_PORT_URL,
     HEAD,
     Case,
-    SharedDatabases,
     app_config,
     case_params,
     migrate_to,
-    server_url,
-    shared_databases,
     snapshot,
 )
 from sqlalchemy.engine import make_url
@@ -26,29 +22,10 @@ from sqlalchemy.engine import make_url
 from ibutsu_server import create_app
 from ibutsu_server.guard import StateName
 
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
+
 KEYS = {"state", "current", "head", "pending"}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove the guard's variables the test process inherited."""
-    for name in list(os.environ):
-        if name.startswith("IBUTSU_DB_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="module")
-def shared(request: pytest.FixtureRequest) -> SharedDatabases:
-    """The case databases shared by the session; tests here only read them."""
-    return shared_databases(request.config)
-
-
-@pytest.fixture()
-def case_url(
-    request: pytest.FixtureRequest, case: Case, dialect: str, shared: SharedDatabases
-) -> str:
-    """The URL of the test's case on the test's dialect, shared: the endpoint only reads."""
-    return shared.url(case, dialect, server_url(request, dialect))
 
 
 def off_app(url: str, **config: object) -> Flask:

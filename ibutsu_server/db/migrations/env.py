@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
+from ibutsu_server.guard.alembic_env import guard_options
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.settings import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY, parse_seconds
 
@@ -57,13 +58,10 @@ def run_migrations_offline() -> None:
 
 
 def _run_on(connection: Connection) -> None:
-    # ibutsu_server.db.sqlite makes SQLite's DDL transactional; tell Alembic.
     context.configure(
         connection=connection,
         target_metadata=db.metadata,
-        transaction_per_migration=True,
-        transactional_ddl=True if connection.dialect.name == "sqlite" else None,
-        on_version_apply=config.attributes.get("on_version_apply"),
+        **guard_options(config, connection),
         **COMPARE_OPTIONS,
     )
     with context.begin_transaction():

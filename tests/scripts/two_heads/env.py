@@ -1,16 +1,7 @@
-"""Alembic environment of the two-heads scenario: migrates the connection it is handed."""
-
-from __future__ import annotations
+"""Alembic environment of a test scenario: migrates the connection the guard hands it."""
 
 from alembic import context
 
-config = context.config
+from ibutsu_server.guard.alembic_env import run_on_given_connection
 
-context.configure(
-    connection=config.attributes["connection"],
-    target_metadata=None,
-    transaction_per_migration=True,
-    on_version_apply=config.attributes.get("on_version_apply"),
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_on_given_connection(context)
