@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,8 +129,21 @@ def ensure_sqlite_template(cache_dir: str, key: str, migrate: Migrate) -> str:
                 if os.path.exists(leftover):
                     os.remove(leftover)
             migrate(f"sqlite:///{building}")
+            _compact(building)
             os.replace(building, path)
+            if os.path.exists(f"{building}.migration-lock"):
+                os.remove(f"{building}.migration-lock")
     return path
+
+
+def _compact(path: str) -> None:
+    """VACUUM a migrated SQLite file: batch-mode table rebuilds leave free pages
+    behind, and every copy would carry them, so long chains would copy slower."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def clone_sqlite(template_path: str, destination: str) -> str:
