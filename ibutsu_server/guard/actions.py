@@ -69,16 +69,21 @@ class Runner:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection
 
-    def at_head(self) -> bool:
+    def at_head(self, connection: Connection | None = None) -> bool:
         """Whether ``alembic_version`` holds exactly the script heads: one query, no catalog.
 
         The cheap test waiting processes repeat; anything unexpected counts as "no".
+
+        :param connection: an autocommit connection to read on; a new one by default.
         """
         heads = set(self.scripts.heads)
+        query = sa.text("SELECT version_num FROM alembic_version")
         try:
-            with self._reading_connection() as connection:
-                rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-                current = [row[0] for row in rows]
+            if connection is not None:
+                current = [row[0] for row in connection.execute(query)]
+            else:
+                with self._reading_connection() as reading:
+                    current = [row[0] for row in reading.execute(query)]
         except sa.exc.DBAPIError:
             return False
         return len(heads) == 1 and len(current) == 1 and set(current) == heads

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Optional
 
 import filelock
 import sqlalchemy as sa
@@ -32,6 +32,9 @@ from sqlalchemy.engine import Connection, Engine
 from ibutsu_server.guard.errors import DatabaseUnavailableError, LockTimeoutError
 
 log = logging.getLogger(__name__)
+
+#: Asked between polls whether the lock is still needed; gets a connection it may read on.
+Unless = Callable[[Optional[Connection]], bool]
 
 LOCK_NAME = "ibutsu_server.db.migrations"
 _process_lock = threading.Lock()
@@ -117,7 +120,7 @@ def _first_line(exc: sa.exc.DBAPIError) -> str:
 
 
 def _acquire_advisory(
-    engine: Engine, timeout: float, key: int, unless: Callable[[], bool] | None
+    engine: Engine, timeout: float, key: int, unless: Unless | None
 ) -> Connection | None:
     """Poll for the advisory lock up to ``timeout``; return the connection that holds it.
 
@@ -173,7 +176,7 @@ def _acquire_advisory(
                 )
             if attempt == 0:
                 log.info("Waiting for the migration lock, held by another process")
-            elif unless is not None and unless():
+            elif unless is not None and unless(connection):
                 if connection is not None:
                     connection.close()
                 return None
@@ -187,7 +190,7 @@ def _acquire_advisory(
 
 @contextmanager
 def _postgresql_lock(
-    engine: Engine, timeout: float, key: int, unless: Callable[[], bool] | None
+    engine: Engine, timeout: float, key: int, unless: Unless | None
 ) -> Iterator[bool]:
     connection = _acquire_advisory(engine, timeout, key, unless)
     if connection is None:
@@ -206,7 +209,7 @@ def _postgresql_lock(
 
 @contextmanager
 def _sqlite_lock(
-    database: str, timeout: float, unless: Callable[[], bool] | None
+    database: str, timeout: float, unless: Unless | None
 ) -> Iterator[bool]:
     lock = filelock.FileLock(f"{database}.migration-lock")
     deadline = time.monotonic() + timeout
@@ -225,7 +228,7 @@ def _sqlite_lock(
             )
         if attempt == 0:
             log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
-        elif unless is not None and unless():
+        elif unless is not None and unless(None):
             yield False
             return
         _sleep_with_jitter(attempt)
@@ -242,11 +245,13 @@ def migration_lock(
     timeout: float,
     name: str = LOCK_NAME,
     *,
-    unless: Callable[[], bool] | None = None,
+    unless: Unless | None = None,
 ) -> Iterator[bool]:
     """Hold the migration lock of ``engine``'s database for the ``with`` block.
 
     While another process holds it, ``unless`` is asked between polls whether
+    (it gets the waiter's own autocommit connection on PostgreSQL, so that it
+    need not open another; ``None`` elsewhere)
     the lock is still needed (say, the other process brought the database to
     head); if not, the block runs without the lock and gets ``False``.
 
