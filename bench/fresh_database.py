@@ -191,6 +191,12 @@ def main() -> None:
             print(f"| {dialect.name} | {summary(transaction_cost(url, 200))} |")
         finally:
             dialect.drop_url(url)
+    for dialect in dialects:
+        if isinstance(dialect, Postgres):  # the synthetic chains' templates serve no test run
+            for label, directory in chains.items():
+                if label.startswith("synthetic"):
+                    key = templates.migrations_key(directory)
+                    templates.drop_postgres_template(dialect.server, key)
 
 
 if __name__ == "__main__":
