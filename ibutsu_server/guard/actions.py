@@ -19,11 +19,17 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import MigrationFailedError
+from ibutsu_server.guard.errors import MigrationFailedError, database_reason
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
 from ibutsu_server.guard.scripts import Scripts, alembic_config
-from ibutsu_server.guard.state import DatabaseState, LegacyDetector, StateName, inspect_database
+from ibutsu_server.guard.state import (
+    DatabaseState,
+    LegacyDetector,
+    StateName,
+    holds_heads,
+    inspect_database,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,7 @@ class Runner:
 
         :param connection: an autocommit connection to read on; a new one by default.
         """
-        heads = set(self.scripts.heads)
+        heads = self.scripts.heads
         query = sa.text("SELECT version_num FROM alembic_version")
         try:
             if connection is not None:
@@ -86,7 +92,7 @@ class Runner:
                     current = [row[0] for row in reading.execute(query)]
         except sa.exc.DBAPIError:
             return False
-        return len(heads) == 1 and len(current) == 1 and set(current) == heads
+        return len(heads) == 1 and holds_heads(current, heads)
 
     @contextmanager
     def _migration_connection(self) -> Iterator[Connection]:
@@ -107,9 +113,6 @@ class Runner:
 
     def run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run an ``alembic.command`` function on a connection of its own, without the lock."""
-        self._run(action, *args, **kwargs)
-
-    def _run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         with self._migration_connection() as connection:
             config = alembic_config(self.scripts.directory)
             config.attributes["connection"] = connection
@@ -141,8 +144,8 @@ class Runner:
                         state.legacy.version,
                         state.legacy.baseline,
                     )
-                    self._run(command.stamp, state.legacy.baseline)
-                self._run(command.upgrade, target)
+                    self.run(command.stamp, state.legacy.baseline)
+                self.run(command.upgrade, target)
             except Exception as exc:
                 raise self._failure(exc) from exc
             return self.inspect()
@@ -151,7 +154,7 @@ class Runner:
         """Downgrade to ``target`` under the lock."""
         with migration_lock(self.engine, self.lock_timeout):
             try:
-                self._run(command.downgrade, target)
+                self.run(command.downgrade, target)
             except Exception as exc:
                 raise self._failure(exc) from exc
             return self.inspect()
@@ -159,7 +162,7 @@ class Runner:
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
         with migration_lock(self.engine, self.lock_timeout):
-            self._run(command.stamp, target)
+            self.run(command.stamp, target)
             return self.inspect()
 
     def _failure(self, exc: Exception) -> MigrationFailedError:
@@ -169,8 +172,7 @@ class Runner:
         error: BaseException = exc
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             error = exc.orig  # the database's words; the statement is in the chained error
-        lines = str(error).strip().splitlines()
-        reason = f"{type(error).__name__}: {lines[0] if lines else ''}"
+        reason = f"{type(error).__name__}: {database_reason(error)}"
         return MigrationFailedError(
             f"Revision {failed or 'unknown'!r} failed with {reason}."
             f" The database stays at {current}.{_privilege_hint(error, self.engine)}"

@@ -8,7 +8,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ibutsu_server.guard.errors import DatabaseUnavailableError
+from ibutsu_server.guard.errors import DatabaseUnavailableError, database_reason
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ def masked_url(engine: Engine) -> str:
 
 
 def _describe(engine: Engine, exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    reason = text[0] if text else type(exc).__name__
+    reason = database_reason(exc)
     password = engine.url.password
     if password:
         reason = reason.replace(str(password), "***")

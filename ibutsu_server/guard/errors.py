@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from ibutsu_server.guard.state import DatabaseState
 
 
+def database_reason(exc: BaseException) -> str:
+    """The first line of what the database (or its driver) said, without SQLAlchemy's
+    statement and link; the exception's class name when it said nothing."""
+    said = getattr(exc, "orig", None) or exc
+    lines = str(said).strip().splitlines()
+    return lines[0] if lines else type(said).__name__
+
+
 class GuardError(Exception):
     """Base class of every error the migration guard raises.
 

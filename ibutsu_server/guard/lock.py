@@ -29,7 +29,11 @@ import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import DatabaseUnavailableError, LockTimeoutError
+from ibutsu_server.guard.errors import (
+    DatabaseUnavailableError,
+    LockTimeoutError,
+    database_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +118,6 @@ def _autocommit_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
-def _first_line(exc: sa.exc.DBAPIError) -> str:
-    lines = str(exc.orig or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _acquire_advisory(
     engine: Engine, timeout: float, key: int, unless: Unless | None
 ) -> Connection | None:
@@ -140,7 +139,7 @@ def _acquire_advisory(
                 try:
                     connection = _listening_connection(engine)
                 except sa.exc.DBAPIError as exc:
-                    lost = _first_line(exc)
+                    lost = database_reason(exc)
             if connection is not None:
                 try:
                     if connection.execute(
@@ -150,7 +149,7 @@ def _acquire_advisory(
                 except sa.exc.DBAPIError as exc:
                     if not exc.connection_invalidated:
                         raise
-                    lost = _first_line(exc)
+                    lost = database_reason(exc)
                     log.warning(
                         "Lost the database connection while waiting for the migration lock"
                         " (%s); reconnecting",

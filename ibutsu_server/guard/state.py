@@ -103,6 +103,11 @@ class DatabaseState:
         }
 
 
+def holds_heads(rows: Sequence[str], heads: Sequence[str]) -> bool:
+    """Whether ``alembic_version`` rows are exactly the given heads, each once."""
+    return bool(rows) and len(set(rows)) == len(rows) and set(rows) == set(heads)
+
+
 def _table_names(connection: Connection) -> list[str]:
     return sa.inspect(connection).get_table_names()
 
@@ -220,7 +225,7 @@ def inspect_database(
             )
         rows = _version_rows(connection)
         if rows is not None:
-            if rows and len(set(rows)) == len(rows) and set(rows) == set(heads):
+            if holds_heads(rows, heads):
                 return DatabaseState(StateName.AT_HEAD, tuple(rows), heads)
             if not rows and _table_names(connection) == [VERSION_TABLE]:
                 # What 'alembic downgrade base' leaves behind: an empty database.

@@ -64,7 +64,8 @@ def database_url(server_url: str, name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _admin_engine(server_url: str) -> sa.Engine:
+def admin_engine(server_url: str) -> sa.Engine:
+    """An engine for server-wide statements (CREATE and DROP DATABASE): autocommit, no pool."""
     return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
 
 
@@ -82,7 +83,7 @@ def unique_name(prefix: str | None = None) -> str:
 
 def create_database(server_url: str, name: str, template: str | None = None) -> str:
     """Create database ``name`` (optionally from ``template``) and return its URL."""
-    engine = _admin_engine(server_url)
+    engine = admin_engine(server_url)
     try:
         with engine.connect() as connection:
             statement = f'CREATE DATABASE "{name}"'
@@ -96,7 +97,7 @@ def create_database(server_url: str, name: str, template: str | None = None) -> 
 
 def drop_database(server_url: str, name: str) -> None:
     """Drop database ``name``, ending the sessions still connected to it."""
-    engine = _admin_engine(server_url)
+    engine = admin_engine(server_url)
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

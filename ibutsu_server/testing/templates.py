@@ -61,7 +61,7 @@ def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str
     half-built template is never cloned.
     """
     name = f"{TEMPLATE_PREFIX}{key}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    engine = postgres.admin_engine(server_url)
     try:
         with engine.connect() as connection:
             lock = advisory_key(f"ibutsu_server.testing.template.{key}")
@@ -81,15 +81,19 @@ def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str
     return name
 
 
+def _drop_template(connection: sa.Connection, name: str) -> None:
+    connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+    connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def drop_postgres_template(server_url: str, key: str) -> None:
     """Drop the template database of ``key``, if there is one."""
     name = f"{TEMPLATE_PREFIX}{key}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    engine = postgres.admin_engine(server_url)
     try:
         with engine.connect() as connection:
             if _template_exists(connection, name):
-                connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                _drop_template(connection, name)
     finally:
         engine.dispose()
 
@@ -100,7 +104,7 @@ def drop_postgres_templates(server_url: str, keep_key: str | None = None) -> lis
     Templates of older migration files pile up otherwise: ``pytest
     --ibutsu-db-drop-templates`` calls this at the start of a run.
     """
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    engine = postgres.admin_engine(server_url)
     dropped = []
     try:
         with engine.connect() as connection:
@@ -110,8 +114,7 @@ def drop_postgres_templates(server_url: str, keep_key: str | None = None) -> lis
             )
             kept = f"{TEMPLATE_PREFIX}{keep_key}" if keep_key else None
             for name in [row[0] for row in rows if not (kept and row[0].startswith(kept))]:
-                connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                _drop_template(connection, name)
                 dropped.append(name)
     finally:
         engine.dispose()
