@@ -5,19 +5,22 @@ Ibutsu chain, and synthetic chains of 10, 100 and 1,000 revisions over the same
 three tables), it times, side by side in one run:
 
 - replay: create an empty database, run every migration to head, drop it;
-- template: clone the migrated template (CREATE DATABASE ... TEMPLATE, or a file
-  copy), then drop it: what ``ibutsu_db_url`` costs per test;
+- template: clone the migrated template (CREATE DATABASE ... TEMPLATE on the
+  open connection the plugin keeps, or a file copy), then drop it: what
+  ``ibutsu_db_url`` costs per test; on PostgreSQL in the default tablespace and,
+  with --tablespace or IBUTSU_TEST_POSTGRES_TABLESPACE, in that one as well;
 - transaction: begin, bind ``db.session`` with SAVEPOINTs, roll back: what
   ``ibutsu_db_session`` costs per test (real chain only; the schema is the same).
 
 The one-time template build is reported too. Run from the repository root:
 
-    python bench/fresh_database.py [--postgres URL] [--quick]
+    python bench/fresh_database.py [--postgres URL] [--tablespace NAME] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -85,40 +88,50 @@ class Sqlite:
 
 
 class Postgres:
-    name = "PostgreSQL"
+    """Databases on one server, in the default tablespace or in ``tablespace``."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, tablespace: str | None = None) -> None:
         self.server = server
+        self.tablespace = tablespace
+        self.name = f"PostgreSQL, tablespace {tablespace}" if tablespace else "PostgreSQL"
         self.built: set[str] = set()
+        self.maker = postgres.DatabaseMaker(server)  # one open connection, as the plugin keeps
 
     def replay(self, directory: str) -> None:
         name = postgres.unique_name("ibutsu_bench")
-        url = postgres.create_database(self.server, name)
+        url = self.maker.create(name, tablespace=self.tablespace)
         try:
             migrate_to_head(url, directory)
         finally:
-            postgres.drop_database(self.server, name)
+            self.maker.drop(name)
 
     def build_template(self, directory: str) -> str:
         key = templates.migrations_key(directory)
         if key not in self.built:  # time a real build, not one left by an earlier run
-            templates.drop_postgres_template(self.server, key)
+            templates.drop_postgres_template(self.server, key, self.tablespace)
             self.built.add(key)
         return templates.ensure_postgres_template(
-            self.server, key, lambda url: migrate_to_head(url, directory)
+            self.server, key, lambda url: migrate_to_head(url, directory), self.tablespace
         )
 
     def clone(self, template: str) -> None:
         name = postgres.unique_name("ibutsu_bench")
-        postgres.create_database(self.server, name, template=template)
-        postgres.drop_database(self.server, name)
+        self.maker.create(name, template, self.tablespace)
+        self.maker.drop(name)
 
     def template_url(self, template: str) -> str:
-        name = postgres.unique_name("ibutsu_bench")
-        return postgres.create_database(self.server, name, template=template)
+        return self.maker.create(postgres.unique_name("ibutsu_bench"), template, self.tablespace)
 
     def drop_url(self, url: str) -> None:
-        postgres.drop_database(self.server, url.rsplit("/", 1)[1])
+        self.maker.drop(url.rsplit("/", 1)[1])
+
+    def drop_synthetic_templates(self, chains: dict[str, str]) -> None:
+        """The synthetic chains' templates serve no test run: drop them."""
+        for label, directory in chains.items():
+            if label.startswith("synthetic"):
+                key = templates.migrations_key(directory)
+                templates.drop_postgres_template(self.server, key, self.tablespace)
+        self.maker.close()
 
 
 def transaction_cost(url: str, repeat: int) -> list[float]:
@@ -142,6 +155,11 @@ def transaction_cost(url: str, repeat: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=postgres.LOCAL_SERVER_URL, help="server URL")
+    parser.add_argument(
+        "--tablespace",
+        default=os.environ.get(postgres.TABLESPACE_VARIABLE),
+        help=f"also measure clones in this tablespace (default: ${postgres.TABLESPACE_VARIABLE})",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     options = parser.parse_args()
 
@@ -152,6 +170,8 @@ def main() -> None:
     dialects: list[Sqlite | Postgres] = [Sqlite(workdir)]
     if postgres.server_answers(options.postgres):
         dialects.append(Postgres(options.postgres))
+        if options.tablespace:
+            dialects.append(Postgres(options.postgres, options.tablespace))
     clones = 10 if options.quick else 40
 
     print(
@@ -192,11 +212,8 @@ def main() -> None:
         finally:
             dialect.drop_url(url)
     for dialect in dialects:
-        if isinstance(dialect, Postgres):  # the synthetic chains' templates serve no test run
-            for label, directory in chains.items():
-                if label.startswith("synthetic"):
-                    key = templates.migrations_key(directory)
-                    templates.drop_postgres_template(dialect.server, key)
+        if isinstance(dialect, Postgres):
+            dialect.drop_synthetic_templates(chains)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,14 +40,31 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture()
-def postgres_url(postgres_server_url: str) -> Iterator[str]:
+def postgres_url(
+    ibutsu_db_postgres_maker: postgres.DatabaseMaker, ibutsu_db_postgres_tablespace: str | None
+) -> Iterator[str]:
     """URL of a new, empty PostgreSQL database, dropped after the test."""
     name = postgres.unique_name()
-    url = postgres.create_database(postgres_server_url, name)
+    url = ibutsu_db_postgres_maker.create(name, tablespace=ibutsu_db_postgres_tablespace)
     try:
         yield url
     finally:
-        postgres.drop_database(postgres_server_url, name)
+        ibutsu_db_postgres_maker.drop(name)
+
+
+@pytest.fixture()
+def counted_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ``tests/scripts/counted`` with a template key no other run shares.
+
+    Its one revision notes each build (the dialect's name) in ``builds.log``
+    beside it; :func:`plugin_support.builds` reads them.
+    """
+    directory = tmp_path / "scripts"
+    shutil.copytree(REPO_ROOT / "tests" / "scripts" / "counted", directory)
+    (directory / "run-id.txt").write_text(uuid.uuid4().hex)
+    monkeypatch.setenv("IBUTSU_DB_MIGRATIONS_DIR", str(directory))
+    monkeypatch.setenv("IBUTSU_COUNT_FILE", str(tmp_path / "builds.log"))
+    return directory
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from plugin_support import builds, server_rows
+
 from ibutsu_server.testing import postgres, templates
 
 pytest_plugins = ["pytester"]
-
-SCRIPTS = Path(__file__).parent / "scripts" / "counted"
 
 PROBE_TESTS = '''
 import sqlalchemy as sa
@@ -60,39 +59,23 @@ def test_empty_database_has_no_tables(ibutsu_db_empty_url):
 
 
 @pytest.fixture()
-def scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the ``counted`` scripts with a key no other run shares."""
-    directory = tmp_path / "scripts"
-    shutil.copytree(SCRIPTS, directory)
-    (directory / "run-id.txt").write_text(uuid.uuid4().hex)
-    monkeypatch.setenv("IBUTSU_DB_MIGRATIONS_DIR", str(directory))
-    monkeypatch.setenv("IBUTSU_COUNT_FILE", str(tmp_path / "builds.log"))
-    yield directory
-
-
-@pytest.fixture()
-def server(postgres_server_url: str, scripts: Path) -> Iterator[str]:
-    """The PostgreSQL server; the template built from ``scripts`` is dropped afterwards."""
+def server(
+    postgres_server_url: str, counted_scripts: Path, ibutsu_db_postgres_tablespace: str | None
+) -> Iterator[str]:
+    """The PostgreSQL server; the templates built from the scripts are dropped afterwards."""
     yield postgres_server_url
-    templates.drop_postgres_template(postgres_server_url, templates.migrations_key(str(scripts)))
+    key = templates.migrations_key(str(counted_scripts))
+    for tablespace in {None, ibutsu_db_postgres_tablespace}:
+        templates.drop_postgres_template(postgres_server_url, key, tablespace)
 
 
-def _builds(scripts: Path) -> list[str]:
-    log = scripts.parent / "builds.log"
-    return sorted(log.read_text().split()) if log.exists() else []
-
-
-def _test_databases(server_url: str, prefix: str) -> set[str]:
-    engine = sa.create_engine(server_url)
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT datname FROM pg_database"))
-        names = {row[0] for row in rows if row[0].startswith(prefix)}
-    engine.dispose()
-    return names
+def databases_starting(server_url: str, prefix: str) -> set[str]:
+    rows = server_rows(server_url, "SELECT datname FROM pg_database")
+    return {row[0] for row in rows if row[0].startswith(prefix)}
 
 
 def test_templates_are_built_once_per_run_and_reused(
-    pytester: pytest.Pytester, scripts: Path, server: str, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, counted_scripts: Path, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two runs, each of eight tests over two dialects: the schema is built once per dialect."""
     prefix = f"ibutsu_probe_{uuid.uuid4().hex[:8]}"
@@ -100,38 +83,39 @@ def test_templates_are_built_once_per_run_and_reused(
     pytester.makepyfile(test_probe=PROBE_TESTS)
     first = pytester.runpytest_subprocess("-p", "no:randomly")
     first.assert_outcomes(passed=8)
-    assert _builds(scripts) == ["postgresql", "sqlite"]
+    assert builds(counted_scripts) == ["postgresql", "sqlite"]
     second = pytester.runpytest_subprocess()
     second.assert_outcomes(passed=8)
-    assert _builds(scripts) == ["postgresql", "sqlite"], "unchanged files must reuse the template"
-    assert _test_databases(server, prefix) == set(), "every per-test database is dropped"
+    assert builds(counted_scripts) == ["postgresql", "sqlite"], "unchanged files reuse the template"
+    assert databases_starting(server, prefix) == set(), "every per-test database is dropped"
 
 
 def test_a_changed_migration_file_rebuilds(
-    pytester: pytest.Pytester, scripts: Path, server: str
+    pytester: pytest.Pytester, counted_scripts: Path, server: str
 ) -> None:
     """Editing a revision file changes the key, so the next run migrates again."""
     pytester.makepyfile(test_probe=PROBE_TESTS)
-    first_key = templates.migrations_key(str(scripts))
+    first_key = templates.migrations_key(str(counted_scripts))
     try:
         pytester.runpytest_subprocess("-k", "fresh").assert_outcomes(passed=2)
-        revision = scripts / "versions" / "c0000001_counted.py"
+        revision = counted_scripts / "versions" / "c0000001_counted.py"
         revision.write_text(revision.read_text() + "\n# edited\n")
-        assert templates.migrations_key(str(scripts)) != first_key
+        assert templates.migrations_key(str(counted_scripts)) != first_key
         pytester.runpytest_subprocess("-k", "fresh").assert_outcomes(passed=2)
-        assert _builds(scripts) == ["postgresql", "postgresql", "sqlite", "sqlite"]
+        assert builds(counted_scripts) == ["postgresql", "postgresql", "sqlite", "sqlite"]
     finally:
-        templates.drop_postgres_template(server, first_key)
+        for tablespace in {None, os.environ.get(postgres.TABLESPACE_VARIABLE)}:
+            templates.drop_postgres_template(server, first_key, tablespace)
 
 
 def test_xdist_workers_share_one_template(
-    pytester: pytest.Pytester, scripts: Path, server: str
+    pytester: pytest.Pytester, counted_scripts: Path, server: str
 ) -> None:
     """Under pytest-xdist each worker clones its own databases from one template."""
     pytester.makepyfile(test_probe=PROBE_TESTS)
     result = pytester.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=8)
-    assert _builds(scripts) == ["postgresql", "sqlite"]
+    assert builds(counted_scripts) == ["postgresql", "sqlite"]
 
 
 def test_rolled_back_sessions_isolate_tests(pytester: pytest.Pytester) -> None:
@@ -174,7 +158,7 @@ def test_app_fixture_and_dialect_marker(pytester: pytest.Pytester) -> None:
 
 
 def test_fixtures_can_be_overridden(
-    pytester: pytest.Pytester, scripts: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, counted_scripts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A conftest may point the plugin at other scripts by overriding ibutsu_db_directory."""
     pytester.makeconftest(
@@ -184,13 +168,36 @@ def test_fixtures_can_be_overridden(
 
         @pytest.fixture(scope="session")
         def ibutsu_db_directory():
-            return {str(scripts)!r}
+            return {str(counted_scripts)!r}
         '''
     )
     pytester.makepyfile(test_probe=PROBE_TESTS)
     monkeypatch.setenv("IBUTSU_DB_MIGRATIONS_DIR", "/nonexistent")  # only the override names it
     result = pytester.runpytest_subprocess("-k", "fresh", "--ibutsu-db-dialects", "sqlite")
     result.assert_outcomes(passed=1)
+
+
+def test_the_clone_connection_survives_the_server_closing_it(postgres_server_url: str) -> None:
+    """The plugin keeps one connection for CREATE and DROP DATABASE; a closed one is reopened."""
+    name = postgres.unique_name()
+    with postgres.DatabaseMaker(postgres_server_url) as maker:
+        maker.create(name)
+        maker.drop(name)
+        admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            ended = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND query LIKE 'DROP DATABASE%' || :name || '%'"
+                ),
+                {"name": name},
+            ).scalar()
+        admin.dispose()
+        assert ended == 1, "the maker's connection was found and closed by the server"
+        maker.create(name)
+        assert name in databases_starting(postgres_server_url, name)
+        maker.drop(name)
+    assert databases_starting(postgres_server_url, name) == set()
 
 
 def test_no_postgresql_is_said_clearly(

@@ -62,6 +62,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="The local PostgreSQL server to try when IBUTSU_TEST_POSTGRES_URL is unset.",
     )
     parser.addini(
+        "ibutsu_db_postgres_tablespace",
+        default="",
+        help=(
+            "Tablespace for the PostgreSQL template and its clones (a tmpfs one makes"
+            f" clones fast); {postgres.TABLESPACE_VARIABLE} overrides it."
+        ),
+    )
+    parser.addini(
         "ibutsu_db_dialects",
         default="sqlite postgresql",
         help="Dialects to run database tests on (default: sqlite postgresql).",
@@ -144,6 +152,28 @@ def ibutsu_db_postgres_server(request: pytest.FixtureRequest) -> str:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def ibutsu_db_postgres_tablespace(request: pytest.FixtureRequest) -> str | None:
+    """The tablespace for the template and its clones, or None for the default (overridable).
+
+    ``IBUTSU_TEST_POSTGRES_TABLESPACE``, else the ``ibutsu_db_postgres_tablespace``
+    ini option.
+    """
+    name = os.environ.get(postgres.TABLESPACE_VARIABLE) or request.config.getini(
+        "ibutsu_db_postgres_tablespace"
+    )
+    return str(name) or None
+
+
+@pytest.fixture(scope="session")
+def ibutsu_db_postgres_maker(
+    ibutsu_db_postgres_server: str,
+) -> Iterator[postgres.DatabaseMaker]:
+    """This worker's open connection for creating and dropping test databases."""
+    with postgres.DatabaseMaker(ibutsu_db_postgres_server) as maker:
+        yield maker
+
+
 def _cache_dir(config: pytest.Config) -> str:
     cache = getattr(config, "cache", None)
     if cache is not None:
@@ -167,7 +197,11 @@ def ibutsu_db_template(
         server = request.getfixturevalue("ibutsu_db_postgres_server")
         if request.config.getoption("--ibutsu-db-drop-templates"):
             templates.drop_postgres_templates(server, keep_key=key)
-        return templates.ensure_postgres_template(server, key, migrate)
+        tablespace = request.getfixturevalue("ibutsu_db_postgres_tablespace")
+        try:
+            return templates.ensure_postgres_template(server, key, migrate, tablespace)
+        except templates.TablespaceError as error:
+            pytest.fail(str(error), pytrace=False)
     return templates.ensure_sqlite_template(_cache_dir(request.config), key, migrate)
 
 
@@ -181,13 +215,14 @@ def _fresh_database(
         else:
             yield templates.clone_sqlite(template, destination)
         return
-    server = request.getfixturevalue("ibutsu_db_postgres_server")
+    maker: postgres.DatabaseMaker = request.getfixturevalue("ibutsu_db_postgres_maker")
+    tablespace = request.getfixturevalue("ibutsu_db_postgres_tablespace")
     name = postgres.unique_name()
-    url = postgres.create_database(server, name, template=template)
+    url = maker.create(name, template, tablespace)
     try:
         yield url
     finally:
-        postgres.drop_database(server, name)
+        maker.drop(name)
 
 
 @pytest.fixture()

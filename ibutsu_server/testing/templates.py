@@ -5,7 +5,8 @@ kept under a key made from the script directory's contents, so later runs
 reuse it until a migration file changes:
 
 - PostgreSQL: a template database ``ibutsu_tpl_<key>``, cloned with
-  ``CREATE DATABASE ... TEMPLATE``;
+  ``CREATE DATABASE ... TEMPLATE``; optionally kept in a tablespace of its own
+  (on tmpfs, say: see :func:`template_name`), where its clones live too;
 - SQLite: a migrated file ``<key>.db`` in a cache folder, copied per test.
 
 Builds are serialised (an advisory lock on the server, a file lock on disk),
@@ -47,30 +48,73 @@ def migrations_key(directory: str) -> str:
     return digest.hexdigest()[:20]
 
 
-def _template_exists(connection: sa.Connection, name: str) -> bool:
+class TablespaceError(RuntimeError):
+    """The tablespace asked for cannot hold the template."""
+
+
+def template_name(key: str, tablespace: str | None = None) -> str:
+    """The template database's name for migration files ``key`` in ``tablespace``.
+
+    A template in another tablespace is another template: its clones are made
+    where the template lives, so asking for a tablespace must not reuse one
+    kept in the default tablespace.
+    """
+    name = f"{TEMPLATE_PREFIX}{key}"
+    if tablespace:
+        name += "_" + hashlib.sha256(tablespace.encode()).hexdigest()[:8]
+    return name
+
+
+def _template_state(connection: sa.Connection, name: str) -> str:
+    """``absent``, ``intact``, or ``lost`` (the catalog lists it, its files are gone)."""
     found = connection.execute(
-        sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-    )
-    return found.first() is not None
+        sa.text("SELECT pg_database_size(datname) FROM pg_database WHERE datname = :name"),
+        {"name": name},
+    ).first()
+    if found is None:
+        return "absent"
+    return "lost" if found[0] is None else "intact"
 
 
-def ensure_postgres_template(server_url: str, key: str, migrate: Migrate) -> str:
+def _check_tablespace(connection: sa.Connection, tablespace: str) -> None:
+    location = connection.execute(
+        sa.text("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = :name"),
+        {"name": tablespace},
+    ).first()
+    if location is None:
+        raise TablespaceError(
+            f"tablespace {tablespace!r} does not exist on the server; create it (as a"
+            f" superuser, in a folder the server's user owns): CREATE TABLESPACE"
+            f" \"{tablespace}\" LOCATION '/dev/shm/ibutsu-pg', or unset"
+            f" {postgres.TABLESPACE_VARIABLE}"
+        )
+
+
+def ensure_postgres_template(
+    server_url: str, key: str, migrate: Migrate, tablespace: str | None = None
+) -> str:
     """Return the name of the template database for ``key``, building it if needed.
 
     The template is built under another name and renamed when complete, so a
-    half-built template is never cloned.
+    half-built template is never cloned. One whose files were lost (a tmpfs
+    tablespace after a reboot) is dropped and built again.
     """
-    name = f"{TEMPLATE_PREFIX}{key}"
+    name = template_name(key, tablespace)
     engine = postgres.admin_engine(server_url)
     try:
         with engine.connect() as connection:
-            lock = advisory_key(f"ibutsu_server.testing.template.{key}")
+            lock = advisory_key(f"ibutsu_server.testing.template.{name}")
             connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock})
             try:
-                if not _template_exists(connection, name):
+                state = _template_state(connection, name)
+                if state == "lost":
+                    _drop_template(connection, name)
+                if state != "intact":
+                    if tablespace:
+                        _check_tablespace(connection, tablespace)
                     building = f"{name}_building"
                     postgres.drop_database(server_url, building)
-                    url = postgres.create_database(server_url, building)
+                    url = postgres.create_database(server_url, building, tablespace=tablespace)
                     migrate(url)
                     connection.exec_driver_sql(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
                     connection.exec_driver_sql(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
@@ -86,13 +130,13 @@ def _drop_template(connection: sa.Connection, name: str) -> None:
     connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def drop_postgres_template(server_url: str, key: str) -> None:
-    """Drop the template database of ``key``, if there is one."""
-    name = f"{TEMPLATE_PREFIX}{key}"
+def drop_postgres_template(server_url: str, key: str, tablespace: str | None = None) -> None:
+    """Drop the template database of ``key`` in ``tablespace``, if there is one."""
+    name = template_name(key, tablespace)
     engine = postgres.admin_engine(server_url)
     try:
         with engine.connect() as connection:
-            if _template_exists(connection, name):
+            if _template_state(connection, name) != "absent":
                 _drop_template(connection, name)
     finally:
         engine.dispose()

@@ -1,0 +1,152 @@
+"""Templates and their clones in a tablespace of their own (``IBUTSU_TEST_POSTGRES_TABLESPACE``).
+
+A tablespace in tmpfs makes ``CREATE DATABASE ... TEMPLATE`` fast; CI makes one
+with ``.ci/tmpfs-tablespace``. The tests that need it skip, saying so, where
+none is configured.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from plugin_support import builds, server_rows
+
+from ibutsu_server.testing import postgres, templates
+
+pytest_plugins = ["pytester"]
+
+WHERE_AM_I = '''
+import os
+
+import sqlalchemy as sa
+
+
+def test_where(ibutsu_db_url):
+    engine = sa.create_engine(ibutsu_db_url)
+    with engine.connect() as connection:
+        found = connection.execute(sa.text(
+            "SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace"
+            " WHERE datname = current_database()"
+        )).scalar()
+        assert connection.execute(sa.text("SELECT count(*) FROM counted")).scalar() == 0
+    engine.dispose()
+    assert found == os.environ["EXPECTED_TABLESPACE"]
+'''
+
+
+@pytest.fixture()
+def tablespace(ibutsu_db_postgres_tablespace: str | None) -> str:
+    if not ibutsu_db_postgres_tablespace:
+        pytest.skip(
+            f"no tablespace configured: {postgres.TABLESPACE_VARIABLE} is unset"
+            " (.ci/tmpfs-tablespace makes one, as root, on a local server)"
+        )
+    return ibutsu_db_postgres_tablespace
+
+
+@pytest.fixture()
+def key(postgres_server_url: str, counted_scripts: Path, tablespace: str) -> Iterator[str]:
+    """The scripts' key; both of its templates are dropped afterwards."""
+    key = templates.migrations_key(str(counted_scripts))
+    yield key
+    for where in (None, tablespace):
+        templates.drop_postgres_template(postgres_server_url, key, where)
+
+
+def _tablespace_of(server_url: str, database: str) -> str | None:
+    rows = server_rows(
+        server_url,
+        "SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace"
+        " WHERE datname = :name",
+        name=database,
+    )
+    return rows[0][0] if rows else None
+
+
+def test_clones_live_where_the_setting_says(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_server_url: str,
+    counted_scripts: Path,
+    tablespace: str,
+    key: str,
+) -> None:
+    """With the setting, template and clones are in the tablespace; without, in pg_default."""
+    pytester.makepyfile(test_where=WHERE_AM_I)
+    options = ("--ibutsu-db-dialects", "postgresql")
+    monkeypatch.setenv("EXPECTED_TABLESPACE", tablespace)
+    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    monkeypatch.delenv(postgres.TABLESPACE_VARIABLE)
+    monkeypatch.setenv("EXPECTED_TABLESPACE", "pg_default")
+    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    pytester.makeini(f"[pytest]\nibutsu_db_postgres_tablespace = {tablespace}\n")
+    monkeypatch.setenv("EXPECTED_TABLESPACE", tablespace)
+    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+
+    assert len(builds(counted_scripts)) == 2, "one template per tablespace; later runs reuse it"
+    assert _tablespace_of(postgres_server_url, templates.template_name(key)) == "pg_default"
+    in_tablespace = templates.template_name(key, tablespace)
+    assert _tablespace_of(postgres_server_url, in_tablespace) == tablespace
+
+
+def test_an_unknown_tablespace_fails_with_the_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, postgres_server_url: str
+) -> None:
+    """A tablespace the server lacks fails every PostgreSQL test with the command that fixes it."""
+    missing = f"ibutsu_missing_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(postgres.TABLESPACE_VARIABLE, missing)
+    pytester.makepyfile(test_where=WHERE_AM_I)
+    result = pytester.runpytest_subprocess("--ibutsu-db-dialects", "postgresql")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*tablespace '{missing}' does not exist on the server*CREATE TABLESPACE \"{missing}\"*"]
+    )
+    suffix = templates.template_name("any", missing).rsplit("_", 1)[1]
+    leftovers = server_rows(
+        postgres_server_url, "SELECT datname FROM pg_database WHERE datname LIKE :name",
+        name=f"%{suffix}%",
+    )
+    assert leftovers == [], "nothing was created"
+
+
+def test_a_template_whose_files_were_lost_is_built_again(
+    postgres_server_url: str, counted_scripts: Path, tablespace: str, key: str
+) -> None:
+    """tmpfs emptied under a listed template (a reboot): the next run drops and rebuilds it."""
+    from ibutsu_server.testing.migrate import migrate_to_head
+
+    def migrate(url: str) -> None:
+        migrate_to_head(url, str(counted_scripts))
+
+    name = templates.ensure_postgres_template(postgres_server_url, key, migrate, tablespace)
+    [(oid, location)] = server_rows(
+        postgres_server_url,
+        "SELECT d.oid, pg_tablespace_location(t.oid) FROM pg_database d"
+        " JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE datname = :name",
+        name=name,
+    )
+    folders = glob.glob(os.path.join(location, "PG_*", str(oid)))
+    if len(folders) != 1 or not os.access(folders[0], os.W_OK):
+        pytest.skip(f"the template's files under {location!r} cannot be removed from here")
+    shutil.rmtree(folders[0])
+
+    assert templates.ensure_postgres_template(postgres_server_url, key, migrate, tablespace) == name
+    assert len(builds(counted_scripts)) == 2
+    clone = postgres.unique_name()
+    with postgres.DatabaseMaker(postgres_server_url) as maker:
+        url = maker.create(clone, name)
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as connection:
+                assert connection.execute(sa.text("SELECT count(*) FROM counted")).scalar() == 0
+            engine.dispose()
+        finally:
+            maker.drop(clone)
