@@ -21,7 +21,9 @@ Tests that use these fixtures run once per dialect of the ``ibutsu_db_dialects``
 ini option (default ``sqlite postgresql``), or of the ``--ibutsu-db-dialects``
 option; ``@pytest.mark.ibutsu_db_dialects("postgresql")`` narrows one test.
 Under pytest-xdist each worker clones its own databases and the template is
-built once.
+built once. On PostgreSQL each worker creates and drops them over one open
+connection (``ibutsu_db_postgres_maker``), in the tablespace that
+``ibutsu_db_postgres_tablespace`` names, if any (a tmpfs one makes clones fast).
 """
 
 from __future__ import annotations
