@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,12 @@ from guard_processes import (
 from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.db import db
 from ibutsu_server.guard import DatabaseState, LockTimeoutError, Scripts, app_guard
-from ibutsu_server.guard.lock import advisory_key
+from ibutsu_server.guard.lock import (
+    MAX_POLL_INTERVAL_LISTENING,
+    RELEASED_CHANNEL,
+    _wait_for_release,
+    advisory_key,
+)
 
 WAITING = "Waiting for the migration lock"
 HOLDER_NAME = "guard-test-holder"
@@ -199,6 +205,7 @@ def test_waiting_process_finds_head_and_does_not_migrate_again(
     assert applied(first) == ["slow0001", "slow0002"]
     assert WAITING in second.log, second.describe()
     assert applied(second) == [], second.describe()
+    assert "Another process brought the database to head" in second.log, second.describe()
     assert second.result() == {"state": "at_head", "current": ["slow0002"]}
     logged = query(empty_url, "SELECT revision FROM applied_log ORDER BY revision")
     assert logged == [("slow0001",), ("slow0002",)]
@@ -249,6 +256,20 @@ def test_killed_lock_holder_frees_the_lock(empty_url: str, processes: Processes)
     assert not held(empty_url)
 
 
+def test_waiter_takes_over_from_a_holder_killed_without_notifying(
+    empty_url: str, processes: Processes
+) -> None:
+    """A holder SIGKILLed while a boot waits sends no release notice: polling still finds the
+    lock free, and the waiter migrates."""
+    holder = processes.hold_migration_lock(empty_url)
+    waiter = processes.boot(boot_config(empty_url, IBUTSU_DB_LOCK_TIMEOUT=30), "waiter")
+    waiter.wait_for(WAITING, in_log=True)
+    holder.kill()
+    assert waiter.wait() == 0, waiter.describe()
+    assert applied(waiter) == list(chain(None)), waiter.describe()
+    assert waiter.result() == {"state": "at_head", "current": list(chain(None)[-1:])}
+
+
 def test_waiting_process_holds_no_transaction_open(
     postgres_url: str, processes: Processes
 ) -> None:
@@ -275,3 +296,24 @@ def test_waiting_process_holds_no_transaction_open(
         release(holder)
         assert waiter.wait() == 0, waiter.describe()
     assert waiter.result()["state"] == "at_head"
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_a_release_notice_that_came_with_a_reply_wakes_the_waiter(
+    postgres_url: str, driver: str
+) -> None:
+    """The holder's NOTIFY reached the waiter with the reply to its last query, before it
+    began to wait: it wakes at once instead of sleeping until its next poll."""
+    url = sa.engine.make_url(postgres_url).set(drivername=f"postgresql+{driver}")
+    engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as waiter, engine.connect() as holder:
+            waiter.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
+            holder.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
+            waiter.exec_driver_sql("SELECT 1")  # the notice comes in with this reply
+            started = time.monotonic()
+            _wait_for_release(waiter, 0, started + 30)
+            waited = time.monotonic() - started
+    finally:
+        engine.dispose()
+    assert waited < MAX_POLL_INTERVAL_LISTENING / 2, f"slept {waited:.2f} s: the notice was missed"

@@ -94,6 +94,11 @@ class Runner:
             return False
         return len(heads) == 1 and holds_heads(current, heads)
 
+    def _at_head_state(self) -> DatabaseState:
+        """The state :meth:`at_head` has just seen: ``alembic_version`` holds the one head."""
+        heads = self.scripts.heads
+        return DatabaseState(StateName.AT_HEAD, heads, heads)
+
     @contextmanager
     def _migration_connection(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
@@ -127,14 +132,15 @@ class Runner:
         """
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
-            return self.inspect()
+            return self._at_head_state()
         unless = self.at_head if to_head else None
         with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
-            state = self.inspect()
             if not held:
                 log.info("Another process brought the database to head while this one waited")
-                return state
-            if state.at_head and to_head:
+                return self._at_head_state()
+            state = self.inspect()
+            if state.at_head and to_head:  # it was not, before the lock
+                log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state)
             try:

@@ -4,7 +4,9 @@
   autocommit mode, so no transaction stays open while migrations run. It is
   taken with ``pg_try_advisory_lock``, polled with jitter up to the timeout:
   a waiter blocked inside ``pg_advisory_lock`` would make the holder's
-  ``CREATE INDEX CONCURRENTLY`` wait for it. A process that dies ends its
+  ``CREATE INDEX CONCURRENTLY`` wait for it. Waiters LISTEN for the holder's
+  release notice, so they poll seldom; woken, they first ask whether the
+  database is at head, and if so finish without taking the lock. A process that dies ends its
   session, and the lock goes with it. A waiter whose connection drops (a
   server restart) reconnects and polls on until the same deadline.
 - SQLite: an OS file lock beside the database file, released by the OS when
@@ -52,6 +54,12 @@ def advisory_key(name: str = LOCK_NAME) -> int:
 
 #: Longest pause between two polls of a taken lock, seconds.
 MAX_POLL_INTERVAL = 0.2
+#: The pause of a waiter that LISTENs for the holder's release (jittered down to
+#: half): the holder's NOTIFY wakes it, so polling only covers a holder that
+#: died without sending one.
+MAX_POLL_INTERVAL_LISTENING = 1.0
+#: Pause between two tries of a taken SQLite file lock, seconds.
+FILE_LOCK_POLL_INTERVAL = 0.01
 #: PostgreSQL channel on which a holder announces that it released the lock.
 RELEASED_CHANNEL = "ibutsu_migration_lock_released"
 
@@ -60,27 +68,30 @@ def _poll_delay(attempt: int) -> float:
     return float(min(0.02 * 2**attempt, MAX_POLL_INTERVAL) * random.uniform(0.5, 1.0))
 
 
-def _sleep_with_jitter(attempt: int) -> None:
-    time.sleep(_poll_delay(attempt))
-
-
-def _wait_for_release(connection: Connection | None, attempt: int) -> None:
+def _wait_for_release(connection: Connection | None, attempt: int, deadline: float) -> None:
     """Pause before the next poll, waking early when the holder announces its release.
 
     The waiter LISTENs on its lock connection; psycopg 3 and psycopg2 can wait
-    on it. With another driver, or no connection, it simply sleeps.
+    on it, and then poll seldom. With another driver, or no connection, it
+    simply sleeps. It never sleeps past ``deadline`` (``time.monotonic()``).
     """
-    delay = _poll_delay(attempt)
     raw: Any = connection.connection.dbapi_connection if connection is not None else None
     notifies = getattr(raw, "notifies", None)
+    listening = callable(notifies) or (raw is not None and hasattr(raw, "poll"))
+    if listening:
+        delay = MAX_POLL_INTERVAL_LISTENING * random.uniform(0.5, 1.0)
+    else:
+        delay = _poll_delay(attempt)
+    delay = max(0.0, min(delay, deadline - time.monotonic()))
     try:
-        if callable(notifies):  # psycopg 3
+        if callable(notifies):  # psycopg 3 (3.2 and later keep what arrived meanwhile)
             for _ in notifies(timeout=delay, stop_after=1):
                 pass
             return
         if raw is not None and hasattr(raw, "poll"):  # psycopg2
-            select.select([raw], [], [], delay)
-            raw.poll()
+            if not raw.notifies:  # one may have come in with the last query's reply
+                select.select([raw], [], [], delay)
+                raw.poll()
             del raw.notifies[:]
             return
     except Exception:  # a broken connection shows on the next poll, which reconnects
@@ -118,6 +129,13 @@ def _autocommit_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+def _warn_lost(reason: str) -> None:
+    log.warning(
+        "Lost the database connection while waiting for the migration lock (%s); reconnecting",
+        reason,
+    )
+
+
 def _acquire_advisory(
     engine: Engine, timeout: float, key: int, unless: Unless | None
 ) -> Connection | None:
@@ -135,6 +153,17 @@ def _acquire_advisory(
     attempt = 0
     try:
         while True:
+            if attempt > 0 and unless is not None:
+                if unless(connection):
+                    # Woken (or polled) after the holder finished: no need to take the lock.
+                    if connection is not None:
+                        connection.close()
+                    return None
+                if connection is not None and connection.invalidated:
+                    lost = "the server closed the connection"
+                    _warn_lost(lost)
+                    connection.close()
+                    connection = None
             if connection is None:
                 try:
                     connection = _listening_connection(engine)
@@ -150,11 +179,7 @@ def _acquire_advisory(
                     if not exc.connection_invalidated:
                         raise
                     lost = database_reason(exc)
-                    log.warning(
-                        "Lost the database connection while waiting for the migration lock"
-                        " (%s); reconnecting",
-                        lost,
-                    )
+                    _warn_lost(lost)
                     connection.close()
                     connection = None
             if time.monotonic() >= deadline:
@@ -175,11 +200,7 @@ def _acquire_advisory(
                 )
             if attempt == 0:
                 log.info("Waiting for the migration lock, held by another process")
-            elif unless is not None and unless(connection):
-                if connection is not None:
-                    connection.close()
-                return None
-            _wait_for_release(connection, attempt)
+            _wait_for_release(connection, attempt, deadline)
             attempt += 1
     except BaseException:
         if connection is not None:
@@ -213,7 +234,16 @@ def _sqlite_lock(
     lock = filelock.FileLock(f"{database}.migration-lock")
     deadline = time.monotonic() + timeout
     attempt = 0
+    ask_at = 0.0
     while True:
+        # Trying a file lock is one system call: try it often, so that a waiter
+        # follows the holder at once. Reading the database is dearer: ask
+        # ``unless`` with backoff.
+        if attempt > 0 and unless is not None and time.monotonic() >= ask_at:
+            if unless(None):
+                yield False
+                return
+            ask_at = time.monotonic() + _poll_delay(attempt)
         try:
             lock.acquire(blocking=False)
             break
@@ -227,10 +257,8 @@ def _sqlite_lock(
             )
         if attempt == 0:
             log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
-        elif unless is not None and unless(None):
-            yield False
-            return
-        _sleep_with_jitter(attempt)
+            ask_at = time.monotonic() + _poll_delay(attempt)
+        time.sleep(FILE_LOCK_POLL_INTERVAL * random.uniform(0.5, 1.0))
         attempt += 1
     try:
         yield True
