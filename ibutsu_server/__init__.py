@@ -9,7 +9,13 @@ from typing import Any
 
 from flask import Flask
 
-from ibutsu_server.config import DATABASE_URI_KEY, check_database_url, resolve_database_url
+from ibutsu_server.config import (
+    DATABASE_URI_KEY,
+    ENGINE_OPTIONS_KEY,
+    check_database_url,
+    engine_options,
+    resolve_database_url,
+)
 from ibutsu_server.db import db
 from ibutsu_server.db import sqlite as sqlite_support
 
@@ -32,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
     :raises ibutsu_server.guard.GuardConfigError: when the database URL is unusable.
     :raises ibutsu_server.guard.GuardError: when the guard refuses the database.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # an API: no static files to serve
     if app.logger.level == logging.NOTSET:
         app.logger.setLevel(logging.INFO)
     settings = dict(config or {})
@@ -40,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
     check_database_url(url)
     app.config.from_mapping(settings)
     app.config[DATABASE_URI_KEY] = url
+    app.config[ENGINE_OPTIONS_KEY] = engine_options(url, app.config.get(ENGINE_OPTIONS_KEY))
     if embedded:
         os.makedirs(app.instance_path, exist_ok=True)
 

@@ -126,3 +126,19 @@ def check_database_url(url: str) -> None:
         masked, password = _masked(url)
         reason = str(exc).replace(password, "***") if password else str(exc)
         raise GuardConfigError(DATABASE_URI_KEY, masked, URL_EXPECTED, reason) from None
+
+
+ENGINE_OPTIONS_KEY = "SQLALCHEMY_ENGINE_OPTIONS"
+
+
+def engine_options(url: str, configured: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The engine options for ``url``: Ibutsu's defaults under what the config sets.
+
+    On psycopg and psycopg2 Ibutsu turns off native hstore, which it never uses:
+    otherwise every new engine looks the type up in the catalog on its first
+    connection, a cost each process pays at boot.
+    """
+    defaults: dict[str, Any] = {}
+    if make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+        defaults["use_native_hstore"] = False
+    return {**defaults, **(configured or {})}

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import create_app
-from ibutsu_server.config import resolve_database_url
+from ibutsu_server.config import engine_options, resolve_database_url
 
 INSTANCE = "/srv/ibutsu/instance"
 DEFAULT_URL = f"sqlite:///{INSTANCE}/ibutsu.db"
@@ -205,3 +205,43 @@ def test_create_app_embedded_default(instance_path: Path) -> None:
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance_path / 'ibutsu.db'}"
     assert instance_path.is_dir()
     assert not (instance_path / "ibutsu.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "configured", "expected"),
+    [
+        ("postgresql://u@h/db", None, {"use_native_hstore": False}),
+        ("postgresql+psycopg2://u@h/db", {}, {"use_native_hstore": False}),
+        ("postgresql+pg8000://u@h/db", None, {}),
+        ("sqlite:///ibutsu.db", {"echo": True}, {"echo": True}),
+        (
+            "postgresql://u@h/db",
+            {"use_native_hstore": True, "pool_size": 3},
+            {"use_native_hstore": True, "pool_size": 3},
+        ),
+    ],
+)
+def test_engine_options_defaults_under_the_config(
+    url: str, configured: dict[str, object] | None, expected: dict[str, object]
+) -> None:
+    """psycopg engines skip the hstore lookup unless the config says otherwise."""
+    assert engine_options(url, configured) == expected
+
+
+def test_create_app_engine_skips_hstore_and_serves_no_static_files() -> None:
+    """The app's engine has native hstore off; the app registers no static route."""
+    configured = {"pool_pre_ping": True}
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "postgresql://ibutsu@db.example/ibutsu",
+            "SQLALCHEMY_ENGINE_OPTIONS": configured,
+        },
+        guard=False,
+    )
+    with app.app_context():
+        from ibutsu_server.db import db
+
+        assert db.engine.dialect.use_native_hstore is False  # type: ignore[attr-defined]
+        assert db.engine.pool._pre_ping is True
+    assert configured == {"pool_pre_ping": True}, "the caller's options are not changed"
+    assert "static" not in {rule.endpoint for rule in app.url_map.iter_rules()}
