@@ -84,7 +84,7 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
         delay = _poll_delay(attempt)
     delay = max(0.0, min(delay, deadline - time.monotonic()))
     try:
-        if callable(notifies):  # psycopg 3 (3.2 and later keep what arrived meanwhile)
+        if callable(notifies):  # psycopg 3 (recent releases keep what arrived meanwhile)
             for _ in notifies(timeout=delay, stop_after=1):
                 pass
             return
@@ -96,7 +96,7 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
             return
     except Exception:  # a broken connection shows on the next poll, which reconnects
         log.debug("Waiting for a lock notification failed; polling instead", exc_info=True)
-        return
+        delay = min(delay, _poll_delay(attempt))  # never poll in a tight loop
     time.sleep(delay)
 
 
