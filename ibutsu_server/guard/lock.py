@@ -84,7 +84,7 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
         delay = _poll_delay(attempt)
     delay = max(0.0, min(delay, deadline - time.monotonic()))
     try:
-        if callable(notifies):  # psycopg 3 (recent releases keep what arrived meanwhile)
+        if callable(notifies):  # psycopg 3 (3.2.4 on keeps notices that came with a reply)
             for _ in notifies(timeout=delay, stop_after=1):
                 pass
             return
