@@ -54,14 +54,20 @@ def advisory_key(name: str = LOCK_NAME) -> int:
 
 #: Longest pause between two polls of a taken lock, seconds.
 MAX_POLL_INTERVAL = 0.2
-#: The pause of a waiter that LISTENs for the holder's release (jittered down to
-#: half): the holder's NOTIFY wakes it, so polling only covers a holder that
-#: died without sending one.
+#: The pause of a waiter that something else wakes when the holder lets go
+#: (jittered down to half): on PostgreSQL the holder's NOTIFY, on SQLite the
+#: file lock coming free. Polling then only covers the unusual cases, such as
+#: a holder that died without a NOTIFY.
 MAX_POLL_INTERVAL_LISTENING = 1.0
 #: Pause between two tries of a taken SQLite file lock, seconds.
 FILE_LOCK_POLL_INTERVAL = 0.01
 #: PostgreSQL channel on which a holder announces that it released the lock.
 RELEASED_CHANNEL = "ibutsu_migration_lock_released"
+
+
+def _seldom() -> float:
+    """The pause between polls when something else wakes the waiter sooner."""
+    return MAX_POLL_INTERVAL_LISTENING * random.uniform(0.5, 1.0)
 
 
 def _poll_delay(attempt: int) -> float:
@@ -79,7 +85,7 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
     notifies = getattr(raw, "notifies", None)
     listening = callable(notifies) or (raw is not None and hasattr(raw, "poll"))
     if listening:
-        delay = MAX_POLL_INTERVAL_LISTENING * random.uniform(0.5, 1.0)
+        delay = _seldom()
     else:
         delay = _poll_delay(attempt)
     delay = max(0.0, min(delay, deadline - time.monotonic()))
@@ -235,20 +241,29 @@ def _sqlite_lock(
     deadline = time.monotonic() + timeout
     attempt = 0
     ask_at = 0.0
+    freed = False
     while True:
         # Trying a file lock is one system call: try it often, so that a waiter
-        # follows the holder at once. Reading the database is dearer: ask
-        # ``unless`` with backoff.
-        if attempt > 0 and unless is not None and time.monotonic() >= ask_at:
+        # follows the holder at once. Reading the database is dearer, and a
+        # reader can hold up the holder's commit: ask ``unless`` as soon as the
+        # holder lets go, and otherwise seldom.
+        if attempt > 0 and unless is not None and (freed or time.monotonic() >= ask_at):
             if unless(None):
                 yield False
                 return
-            ask_at = time.monotonic() + _poll_delay(attempt)
+            ask_at = time.monotonic() + _seldom()
         try:
             lock.acquire(blocking=False)
-            break
         except filelock.Timeout:
-            pass
+            freed = False
+        else:
+            if attempt == 0 or freed or unless is None:
+                break
+            # The holder has just let go: ask ``unless`` before holding the lock,
+            # so that the other waiters need not queue behind this one.
+            lock.release()
+            freed = True
+            continue
         if time.monotonic() >= deadline:
             raise LockTimeoutError(
                 f"The migration lock {lock.lock_file!r} is held by another process, and"
@@ -257,7 +272,7 @@ def _sqlite_lock(
             )
         if attempt == 0:
             log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
-            ask_at = time.monotonic() + _poll_delay(attempt)
+            ask_at = time.monotonic() + _seldom()
         time.sleep(FILE_LOCK_POLL_INTERVAL * random.uniform(0.5, 1.0))
         attempt += 1
     try:
