@@ -71,6 +71,12 @@ def _tablespace_of(server_url: str, database: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def _passes_once(pytester: pytest.Pytester, *options: str) -> None:
+    """Run the probe; on failure, show the inner run's output, not only its outcome."""
+    result = pytester.runpytest_subprocess(*options)
+    assert result.parseoutcomes() == {"passed": 1}, result.stdout.str()[-4000:]
+
+
 def test_clones_live_where_the_setting_says(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -83,13 +89,13 @@ def test_clones_live_where_the_setting_says(
     pytester.makepyfile(test_where=WHERE_AM_I)
     options = ("--ibutsu-db-dialects", "postgresql")
     monkeypatch.setenv("EXPECTED_TABLESPACE", tablespace)
-    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    _passes_once(pytester, *options)
     monkeypatch.delenv(postgres.TABLESPACE_VARIABLE)
     monkeypatch.setenv("EXPECTED_TABLESPACE", "pg_default")
-    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    _passes_once(pytester, *options)
     pytester.makeini(f"[pytest]\nibutsu_db_postgres_tablespace = {tablespace}\n")
     monkeypatch.setenv("EXPECTED_TABLESPACE", tablespace)
-    pytester.runpytest_subprocess(*options).assert_outcomes(passed=1)
+    _passes_once(pytester, *options)
 
     assert len(builds(counted_scripts)) == 2, "one template per tablespace; later runs reuse it"
     assert _tablespace_of(postgres_server_url, templates.template_name(key)) == "pg_default"
