@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 
 from guard_databases import Case, SharedDatabases, server_url, shared_databases
+from guard_processes import Processes, spawned
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
@@ -50,6 +51,13 @@ def postgres_url(
         yield url
     finally:
         ibutsu_db_postgres_maker.drop(name)
+
+
+@pytest.fixture()
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Children started by the test, all reaped at its end."""
+    with spawned(tmp_path) as started:
+        yield started
 
 
 @pytest.fixture()

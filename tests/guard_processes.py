@@ -33,8 +33,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from ibutsu_server import create_app
+from ibutsu_server.db import db
+from ibutsu_server.guard import DatabaseState, app_guard
+from ibutsu_server.guard.lock import advisory_key
+
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+#: application_name of the sessions tests take the migration lock with.
+HOLDER_NAME = "guard-test-holder"
 
 #: Bound on any single wait in these tests, so that a bug fails a test instead of hanging it.
 WAIT = 60.0
@@ -210,6 +218,36 @@ def spawned(directory: Path) -> Iterator[Processes]:
         yield started
     finally:
         started.stop_all()
+
+
+def boot(config: dict[str, Any]) -> DatabaseState:
+    """Boot an app in this process and return the state its guard reached."""
+    app = create_app({**config, "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": sa.NullPool}})
+    with app.app_context():
+        db.engine.dispose()
+    state = app_guard(app).last_state
+    assert state is not None
+    return state
+
+
+@contextmanager
+def advisory_lock_session(url: str) -> Iterator[sa.Connection]:
+    """A session of the test's own holding the migration lock; it ends at exit."""
+    engine = sa.create_engine(
+        url,
+        poolclass=sa.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"application_name": HOLDER_NAME},
+    )
+    try:
+        with engine.connect() as connection:
+            locked = connection.execute(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key()}
+            ).scalar()
+            assert locked, "the migration lock was already taken"
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def boot_config(url: str, scripts: str | None = None, **settings: Any) -> dict[str, Any]:

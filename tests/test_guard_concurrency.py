@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +11,19 @@ import filelock
 import pytest
 import sqlalchemy as sa
 from guard_processes import (
+    HOLDER_NAME,
     SCRIPTS,
     Process,
     Processes,
+    advisory_lock_session,
+    boot,
     boot_config,
     query,
-    spawned,
     table_names,
 )
 
-from ibutsu_server import MIGRATIONS_DIR, create_app
-from ibutsu_server.db import db
-from ibutsu_server.guard import DatabaseState, LockTimeoutError, Scripts, app_guard
+from ibutsu_server import MIGRATIONS_DIR
+from ibutsu_server.guard import LockTimeoutError, Scripts
 from ibutsu_server.guard.lock import (
     MAX_POLL_INTERVAL_LISTENING,
     RELEASED_CHANNEL,
@@ -33,15 +32,7 @@ from ibutsu_server.guard.lock import (
 )
 
 WAITING = "Waiting for the migration lock"
-HOLDER_NAME = "guard-test-holder"
 _APPLIED = re.compile(r"ibutsu_server\.guard\.actions: Applied (\S+)")
-
-
-@pytest.fixture()
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Children started by the test, all reaped at its end."""
-    with spawned(tmp_path) as started:
-        yield started
 
 
 def applied(process: Process) -> list[str]:
@@ -55,16 +46,6 @@ def chain(scenario: str | None) -> tuple[str, ...]:
         str(SCRIPTS / scenario) if scenario else MIGRATIONS_DIR
     ).pending(())
     return revisions
-
-
-def boot(config: dict[str, Any]) -> DatabaseState:
-    """Boot an app in this process and return the state its guard reached."""
-    app = create_app({**config, "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": sa.NullPool}})
-    with app.app_context():
-        db.engine.dispose()
-    state = app_guard(app).last_state
-    assert state is not None
-    return state
 
 
 def sqlite_path(url: str) -> str:
@@ -96,26 +77,6 @@ def file_lock_held(url: str) -> bool:
         return True
     lock.release()
     return False
-
-
-@contextmanager
-def advisory_lock_session(url: str) -> Iterator[sa.Connection]:
-    """A session of the test's own holding the migration lock; it ends at exit."""
-    engine = sa.create_engine(
-        url,
-        poolclass=sa.NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"application_name": HOLDER_NAME},
-    )
-    try:
-        with engine.connect() as connection:
-            locked = connection.execute(
-                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key()}
-            ).scalar()
-            assert locked, "the migration lock was already taken"
-            yield connection
-    finally:
-        engine.dispose()
 
 
 def release(connection: sa.Connection) -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,16 +11,16 @@ from alembic import command
 from guard_processes import (
     Processes,
     TcpForwarder,
+    advisory_lock_session,
+    boot,
     boot_config,
     free_port,
     query,
-    spawned,
     table_names,
     throwaway_server,
 )
 
-from ibutsu_server import MIGRATIONS_DIR, create_app
-from ibutsu_server.db import db
+from ibutsu_server import MIGRATIONS_DIR
 from ibutsu_server.guard import (
     DatabaseState,
     DatabaseUnavailableError,
@@ -31,30 +28,11 @@ from ibutsu_server.guard import (
     Runner,
     Scripts,
     StateName,
-    app_guard,
 )
-from ibutsu_server.guard.lock import advisory_key
 from ibutsu_server.testing import postgres
 
 HEAD = Scripts(MIGRATIONS_DIR).heads
 APPLICATION_TABLES = {"runs", "results", "imports", "import_files", "projects"}
-
-
-@pytest.fixture()
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Children started by the test, all reaped at its end."""
-    with spawned(tmp_path) as started:
-        yield started
-
-
-def boot(config: dict[str, Any]) -> DatabaseState:
-    """Boot an app in this process and return the state its guard reached."""
-    app = create_app({**config, "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": sa.NullPool}})
-    with app.app_context():
-        db.engine.dispose()
-    state = app_guard(app).last_state
-    assert state is not None
-    return state
 
 
 def upgrade_to(url: str, revision: str) -> None:
@@ -192,20 +170,15 @@ def test_server_restart_while_a_process_waits_for_the_lock(processes: Processes)
     """The server restarts while a boot waits on the lock: it reconnects and reaches head."""
     with throwaway_server() as server:
         url = postgres.create_database(server.url, "ibutsu")
-        holder_engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-        try:
-            with holder_engine.connect() as holder:
-                holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": advisory_key()})
-                waiter = processes.boot(
-                    boot_config(url, IBUTSU_DB_LOCK_TIMEOUT=20, IBUTSU_DB_WAIT_TIMEOUT=20),
-                    "waiter",
-                )
-                waiter.wait_for("Waiting for the migration lock", in_log=True)
-                server.restart()
-                # The restart ended the holder's session, and the lock with it.
-                code = waiter.wait()
-        finally:
-            holder_engine.dispose()
+        with advisory_lock_session(url):
+            waiter = processes.boot(
+                boot_config(url, IBUTSU_DB_LOCK_TIMEOUT=20, IBUTSU_DB_WAIT_TIMEOUT=20),
+                "waiter",
+            )
+            waiter.wait_for("Waiting for the migration lock", in_log=True)
+            server.restart()
+            # The restart ended the holder's session, and the lock with it.
+            code = waiter.wait()
         assert code == 0, f"{waiter.describe()}\n--- server log\n{server.log()}"
         assert "Lost the database connection while waiting for the migration lock" in waiter.log
         assert waiter.result() == {"state": "at_head", "current": list(HEAD)}
@@ -223,16 +196,11 @@ def test_server_down_past_the_lock_timeout_while_waiting(processes: Processes) -
     """The server stops while a boot waits on the lock: a clear error once the bound passes."""
     with throwaway_server() as server:
         url = postgres.create_database(server.url, "ibutsu")
-        holder_engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-        try:
-            with holder_engine.connect() as holder:
-                holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": advisory_key()})
-                waiter = processes.boot(boot_config(url, IBUTSU_DB_LOCK_TIMEOUT=3), "waiter")
-                waiter.wait_for("Waiting for the migration lock", in_log=True)
-                server.stop_server()
-                code = waiter.wait()
-        finally:
-            holder_engine.dispose()
+        with advisory_lock_session(url):
+            waiter = processes.boot(boot_config(url, IBUTSU_DB_LOCK_TIMEOUT=3), "waiter")
+            waiter.wait_for("Waiting for the migration lock", in_log=True)
+            server.stop_server()
+            code = waiter.wait()
         server.start()
         assert code == 1, waiter.describe()
         result = waiter.result()

@@ -7,13 +7,12 @@ raises, the process is simply gone, its transaction and its lock with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from guard_databases import DIALECTS, fresh_url, version_rows
-from guard_processes import Processes, boot_config, query, spawned, table_names, wait_until
+from guard_processes import Processes, boot_config, query, table_names, wait_until
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
@@ -24,13 +23,6 @@ SECOND = "kill0002"
 MARKER_VARIABLE = "IBUTSU_TEST_MARKER"
 NO_SLEEP_VARIABLE = "IBUTSU_TEST_NO_SLEEP"
 LOCK_TIMEOUT = 10.0
-
-
-@pytest.fixture()
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Children started by the test, all reaped at its end."""
-    with spawned(tmp_path) as started:
-        yield started
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
