@@ -1,8 +1,8 @@
 """Templates and their clones in a tablespace of their own (``IBUTSU_TEST_POSTGRES_TABLESPACE``).
 
 A tablespace in tmpfs makes ``CREATE DATABASE ... TEMPLATE`` fast; CI makes one
-with ``.ci/tmpfs-tablespace``. The tests that need it skip, saying so, where
-none is configured.
+with ``.ci/tmpfs-tablespace``. The tests that need it on the test server skip,
+saying so, where none is configured.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from guard_processes import throwaway_server
 from plugin_support import builds, server_rows
 
 from ibutsu_server.testing import postgres, templates
@@ -123,36 +124,42 @@ def test_an_unknown_tablespace_fails_with_the_fix(
     assert leftovers == [], "nothing was created"
 
 
-def test_a_template_whose_files_were_lost_is_built_again(
-    postgres_server_url: str, counted_scripts: Path, tablespace: str, key: str
-) -> None:
-    """tmpfs emptied under a listed template (a reboot): the next run drops and rebuilds it."""
+def test_a_template_whose_files_were_lost_is_built_again(counted_scripts: Path) -> None:
+    """A listed template whose files are gone (its tablespace emptied while the server was down,
+    as tmpfs is by a reboot): the next run drops it and builds it again.
+
+    On a throwaway server: removing a live database's files under a running server would
+    make its checkpoints fail, and with them every other session's DROP DATABASE.
+    """
     from ibutsu_server.testing.migrate import migrate_to_head
 
     def migrate(url: str) -> None:
         migrate_to_head(url, str(counted_scripts))
 
-    name = templates.ensure_postgres_template(postgres_server_url, key, migrate, tablespace)
-    [(oid, location)] = server_rows(
-        postgres_server_url,
-        "SELECT d.oid, pg_tablespace_location(t.oid) FROM pg_database d"
-        " JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE datname = :name",
-        name=name,
-    )
-    folders = glob.glob(os.path.join(location, "PG_*", str(oid)))
-    if len(folders) != 1 or not os.access(folders[0], os.W_OK):
-        pytest.skip(f"the template's files under {location!r} cannot be removed from here")
-    shutil.rmtree(folders[0])
+    key = templates.migrations_key(str(counted_scripts))
+    with throwaway_server() as server:
+        folder = server.root / "tablespace"
+        folder.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres", "postgres")
+        admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE TABLESPACE lost_files LOCATION '{folder}'")
+        admin.dispose()
+        name = templates.ensure_postgres_template(server.url, key, migrate, "lost_files")
+        [(oid,)] = server_rows(
+            server.url, "SELECT oid FROM pg_database WHERE datname = :name", name=name
+        )
+        server.stop_server()
+        [files] = glob.glob(os.path.join(folder, "PG_*", str(oid)))
+        shutil.rmtree(files)
+        server.start()
 
-    assert templates.ensure_postgres_template(postgres_server_url, key, migrate, tablespace) == name
-    assert len(builds(counted_scripts)) == 2
-    clone = postgres.unique_name()
-    with postgres.DatabaseMaker(postgres_server_url) as maker:
-        url = maker.create(clone, name)
-        try:
+        assert templates.ensure_postgres_template(server.url, key, migrate, "lost_files") == name
+        assert len(builds(counted_scripts)) == 2
+        with postgres.DatabaseMaker(server.url) as maker:
+            url = maker.create("clone", name)
             engine = sa.create_engine(url)
             with engine.connect() as connection:
                 assert connection.execute(sa.text("SELECT count(*) FROM counted")).scalar() == 0
             engine.dispose()
-        finally:
-            maker.drop(clone)
