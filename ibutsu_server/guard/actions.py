@@ -135,11 +135,9 @@ class Runner:
             return self._at_head_state()
         unless = self.at_head if to_head else None
         with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
-            if not held:
-                log.info("Another process brought the database to head while this one waited")
-                return self._at_head_state()
-            state = self.inspect()
-            if state.at_head and to_head:  # it was not, before the lock
+            # Not held: ``unless`` saw the head. Held: read again, since it was not at head before.
+            state = self.inspect() if held else self._at_head_state()
+            if state.at_head and to_head:
                 log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state)
