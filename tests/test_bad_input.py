@@ -101,8 +101,16 @@ class Where:
         return url.render_as_string(hide_password=False)
 
     def fields(self) -> dict[str, str]:
-        """What a case's words may refer to: ``{db}``, ``{role}``, ``{tmp}``, ``{head}``."""
-        return {"db": self.name, "role": self.role, "tmp": str(self.tmp), "head": HEAD}
+        """What a case's words may refer to: ``{db}``, ``{port}``, ``{role}``, ``{tmp}``,
+        ``{head}``."""
+        port = str(sa.make_url(self.database).port or 5432)
+        return {
+            "db": self.name,
+            "port": port,
+            "role": self.role,
+            "tmp": str(self.tmp),
+            "head": HEAD,
+        }
 
 
 def _nothing(where: Where) -> None:
@@ -148,7 +156,7 @@ class BadInput:
         subprocess.
     :ivar status_words: what ``db status`` prints, when not the message's words.
 
-    The words may hold ``{db}``, ``{role}``, ``{tmp}`` and ``{head}``.
+    The words may hold ``{db}``, ``{port}``, ``{role}``, ``{tmp}`` and ``{head}``.
     """
 
     name: str
@@ -292,7 +300,7 @@ CASES = (
         DatabaseUnavailableError,
         found=(
             "on host 'db.invalid' as user 'postgres'",
-            "(URL 'postgresql://postgres:***@db.invalid:5432/{db}')",
+            "(URL 'postgresql://postgres:***@db.invalid:{port}/{db}')",
             # the driver's own words follow; psycopg 3 and psycopg2 word them differently
         ),
         expected="Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT",
