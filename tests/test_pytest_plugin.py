@@ -226,3 +226,41 @@ def test_no_postgresql_is_said_clearly(
     failed = pytester.runpytest_subprocess("--ibutsu-db-dialects", "postgresql")
     failed.assert_outcomes(errors=1)
     failed.stdout.fnmatch_lines(["*IBUTSU_TEST_REQUIRE_POSTGRES forbids skipping*"])
+
+
+def test_a_throwaway_server_is_started_when_none_answers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no URL and nothing at the local address, pytest-postgresql starts a server.
+
+    Runs where that can happen: ``pg_ctl`` exists and the tests are not root. CI
+    runs the suite that way too, in ``.ci/fresh-user``.
+    """
+    if postgres.find_pg_ctl() is None:
+        pytest.skip("no pg_ctl: no throwaway server can be started here")
+    if os.geteuid() == 0:
+        pytest.skip("running as root, where initdb refuses to run; .ci/fresh-user covers it")
+    monkeypatch.delenv(postgres.URL_VARIABLE, raising=False)
+    monkeypatch.delenv(postgres.TABLESPACE_VARIABLE, raising=False)
+    monkeypatch.setenv(postgres.REQUIRE_VARIABLE, "1")
+    pytester.makeini(
+        "[pytest]\nibutsu_db_local_postgres = postgresql://postgres@127.0.0.1:1/postgres\n"
+    )
+    pytester.makepyfile(
+        test_pg='''
+        import sqlalchemy as sa
+
+
+        def test_on_a_throwaway_server(ibutsu_db_postgres_server, ibutsu_db_url):
+            url = sa.make_url(ibutsu_db_url)
+            assert url.port not in (1, 5432), url
+            assert url.port == sa.make_url(ibutsu_db_postgres_server).port
+            engine = sa.create_engine(ibutsu_db_url)
+            with engine.connect() as connection:
+                rows = connection.execute(sa.text("SELECT count(*) FROM alembic_version"))
+                assert rows.scalar() == 1
+            engine.dispose()
+        '''
+    )
+    result = pytester.runpytest_subprocess("--ibutsu-db-dialects", "postgresql", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
