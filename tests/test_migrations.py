@@ -122,6 +122,14 @@ def _version(engine: sa.Engine) -> str | None:
     return rows[0][0] if rows else None
 
 
+def _raw(value: Any, sqlite: bool) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if sqlite and isinstance(value, datetime):
+        return value.isoformat(" ")
+    return value
+
+
 def _index_names(engine: sa.Engine) -> set[str]:
     inspector = sa.inspect(engine)
     return {
@@ -132,11 +140,11 @@ def _index_names(engine: sa.Engine) -> set[str]:
 
 
 def _insert(connection: sa.Connection, table: str, **values: Any) -> None:
-    """Insert one row with raw SQL; dicts and lists are sent as JSON text."""
-    params = {
-        key: json.dumps(value) if isinstance(value, (dict, list)) else value
-        for key, value in values.items()
-    }
+    """Insert one row with raw SQL; dicts and lists are sent as JSON text, and datetimes
+    as ISO text on SQLite (what its driver's default adapter, deprecated since Python
+    3.12, sent)."""
+    sqlite = connection.dialect.name == "sqlite"
+    params = {key: _raw(value, sqlite) for key, value in values.items()}
     connection.execute(
         sa.text(
             f"INSERT INTO {table} ({', '.join(params)})"
