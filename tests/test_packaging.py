@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO_ROOT
+
 MIGRATIONS = Path("ibutsu_server", "db", "migrations")
 BUILD_FILES = ("setup.cfg", "pyproject.toml", "README.md")
 NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -192,7 +192,7 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def _privilege_hint(error: BaseException, engine: Engine) -> str:
-    """What to do when the database user may not change the schema; may change."""
+    """What to do when the database user may not change the schema; "" for other errors."""
     code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if code != _INSUFFICIENT_PRIVILEGE:
         return ""

@@ -82,19 +82,16 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
     simply sleeps. It never sleeps past ``deadline`` (``time.monotonic()``).
     """
     raw: Any = connection.connection.dbapi_connection if connection is not None else None
-    notifies = getattr(raw, "notifies", None)
-    listening = callable(notifies) or (raw is not None and hasattr(raw, "poll"))
-    if listening:
-        delay = _seldom()
-    else:
-        delay = _poll_delay(attempt)
+    psycopg3 = callable(getattr(raw, "notifies", None))
+    psycopg2 = not psycopg3 and raw is not None and hasattr(raw, "poll")
+    delay = _seldom() if psycopg3 or psycopg2 else _poll_delay(attempt)
     delay = max(0.0, min(delay, deadline - time.monotonic()))
     try:
-        if callable(notifies):  # psycopg 3 (3.2.4 on keeps notices that came with a reply)
-            for _ in notifies(timeout=delay, stop_after=1):
+        if psycopg3:  # 3.2.4 on keeps notices that came with a reply
+            for _ in raw.notifies(timeout=delay, stop_after=1):
                 pass
             return
-        if raw is not None and hasattr(raw, "poll"):  # psycopg2
+        if psycopg2:
             if not raw.notifies:  # one may have come in with the last query's reply
                 select.select([raw], [], [], delay)
                 raw.poll()
@@ -151,7 +148,7 @@ def _acquire_advisory(
 
     A waiter that loses its connection (the server restarted, say) has lost
     nothing, since it held no lock: it connects again and polls on, within the
-    same deadline. May change.
+    same deadline.
     """
     deadline = time.monotonic() + timeout
     connection: Connection | None = _listening_connection(engine)
@@ -292,10 +289,10 @@ def migration_lock(
     """Hold the migration lock of ``engine``'s database for the ``with`` block.
 
     While another process holds it, ``unless`` is asked between polls whether
-    (it gets the waiter's own autocommit connection on PostgreSQL, so that it
-    need not open another; ``None`` elsewhere)
     the lock is still needed (say, the other process brought the database to
-    head); if not, the block runs without the lock and gets ``False``.
+    head); if not, the block runs without the lock and gets ``False``. On
+    PostgreSQL ``unless`` gets the waiter's own autocommit connection to read
+    on, so that it need not open another; ``None`` elsewhere.
 
     :param timeout: seconds to wait for another holder before giving up.
     :raises LockTimeoutError: when the lock stays taken past ``timeout``.
