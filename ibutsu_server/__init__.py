@@ -16,12 +16,15 @@ from ibutsu_server.config import (
     engine_options,
     resolve_database_url,
 )
-from ibutsu_server.db import db
 from ibutsu_server.db import sqlite as sqlite_support
+from ibutsu_server.db.base import db as _db
+from ibutsu_server.db.util import add_superadmin
 
 __all__ = ["MIGRATIONS_DIR", "create_app"]
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "db", "migrations")
+SUPERADMIN_PREFIX = "IBUTSU_SUPERADMIN_"
+SUPERADMIN_KEYS = frozenset({"email", "name", "password", "own_project"})
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -> Flask:
@@ -29,13 +32,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
 
     The startup guard then checks, waits for or upgrades the database as
     ``IBUTSU_DB_MIGRATE`` says: ``upgrade`` by default on the embedded SQLite
-    database, ``check`` on any configured one.
+    database, ``check`` on any configured one. When ``IBUTSU_SUPERADMIN_EMAIL``
+    is set (with ``_PASSWORD``, and optionally ``_NAME`` and ``_OWN_PROJECT``),
+    in the config or the environment, that superadmin is made sure of next
+    (see :func:`ibutsu_server.db.util.add_superadmin`).
 
     :param config: settings that take precedence over the environment; see
         :mod:`ibutsu_server.config` for how the database URL is chosen and
         :mod:`ibutsu_server.guard.settings` for the guard's keys.
-    :param guard: run the startup guard; Alembic's own env.py turns it off.
-    :raises ibutsu_server.guard.GuardConfigError: when the database URL is unusable.
+    :param guard: run the startup guard and the superadmin step; Alembic's own
+        env.py turns them off.
+    :raises ibutsu_server.guard.GuardConfigError: when the database URL or a
+        superadmin key is unusable.
     :raises ibutsu_server.guard.GuardError: when the guard refuses the database.
     """
     app = Flask(__name__, static_folder=None)  # an API: no static files to serve
@@ -50,22 +58,50 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
     if embedded:
         os.makedirs(app.instance_path, exist_ok=True)
 
-    import ibutsu_server.db.models  # noqa: F401  (registers the tables)
-
-    db.init_app(app)
+    _db.init_app(app)
     with app.app_context():
-        sqlite_support.make_transactional(db.engine)
+        sqlite_support.make_transactional(_db.engine)
 
     from ibutsu_server.db.legacy import detect_legacy
     from ibutsu_server.guard import MigrationGuard
     from ibutsu_server.health import health
 
     app.register_blueprint(health)
-    if guard:
-        MigrationGuard(
-            app,
-            directory=MIGRATIONS_DIR,
-            legacy_detector=detect_legacy,
-            default_mode="upgrade" if embedded else "check",
-        )
+    if not guard:
+        return app
+    superadmin = _superadmin_settings(app.config)
+    MigrationGuard(
+        app,
+        directory=MIGRATIONS_DIR,
+        legacy_detector=detect_legacy,
+        default_mode="upgrade" if embedded else "check",
+    )
+    if superadmin:
+        with app.app_context():
+            add_superadmin(**superadmin)
     return app
+
+
+def _superadmin_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``IBUTSU_SUPERADMIN_*`` from the environment, then the config, as keyword arguments.
+
+    :raises GuardConfigError: for an unknown key, or keys without an email.
+    """
+    from ibutsu_server.guard import GuardConfigError
+
+    settings = {
+        name[len(SUPERADMIN_PREFIX):].lower(): value
+        for source in (os.environ, config)
+        for name, value in source.items()
+        if name.startswith(SUPERADMIN_PREFIX) and value not in (None, "")
+    }
+    for key in sorted(set(settings) - SUPERADMIN_KEYS):
+        allowed = ", ".join(SUPERADMIN_PREFIX + known.upper() for known in sorted(SUPERADMIN_KEYS))
+        raise GuardConfigError(
+            f"{SUPERADMIN_PREFIX}*", SUPERADMIN_PREFIX + key.upper(), f"one of {allowed}"
+        )
+    if settings and "email" not in settings:
+        raise GuardConfigError(
+            f"{SUPERADMIN_PREFIX}EMAIL", None, f"set when other {SUPERADMIN_PREFIX}* settings are"
+        )
+    return settings

@@ -46,15 +46,18 @@ def test_portable_types_render(type_: sa.types.TypeEngine[object], dialect: Dial
 
 
 def test_portable_uuid_values() -> None:
-    """UUIDs are bound as hyphenated strings and come back as strings."""
+    """UUIDs are bound as hyphenated strings; other values pass through, except on PostgreSQL."""
     value = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    dialect = sqlite.dialect()
-    assert PortableUUID().process_bind_param(value, dialect) == str(value)
-    assert PortableUUID().process_bind_param(value.hex, dialect) == str(value)
-    assert PortableUUID().process_bind_param(None, dialect) is None
-    assert PortableUUID().process_result_value(value, dialect) == str(value)
-    with pytest.raises(ValueError):
-        PortableUUID().process_bind_param("not-a-uuid", dialect)
+    lite, pg = sqlite.dialect(), postgresql.dialect()
+    assert PortableUUID().process_bind_param(value, lite) == str(value)
+    assert PortableUUID().process_bind_param(value.hex, lite) == value.hex
+    assert PortableUUID().process_bind_param("not-a-uuid", lite) == "not-a-uuid"
+    assert PortableUUID().process_bind_param(None, lite) is None
+    assert PortableUUID().process_bind_param(value.hex, pg) == str(value)
+    assert PortableUUID().process_bind_param("not-a-uuid", pg) is None
+    assert PortableUUID().process_result_value(value, lite) == str(value)
+    assert PortableUUID(as_uuid=True).process_result_value(str(value), lite) == value
+    assert PortableUUID(as_uuid=True).process_result_value(None, lite) is None
 
 
 def test_orm_round_trip(empty_url: str, migrate: Migrate, make_engine: MakeEngine) -> None:

@@ -1,15 +1,7 @@
-"""The Flask-SQLAlchemy object shared by the models, the app factory and the migrations."""
+"""Ibutsu's data layer: the Flask-SQLAlchemy object :data:`db` (see :mod:`.base`)."""
 
 from __future__ import annotations
 
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase
+from ibutsu_server.db.base import db
 
-
-class Base(DeclarativeBase):
-    """Declarative base of every Ibutsu model."""
-
-
-db = SQLAlchemy(model_class=Base)
-
-__all__ = ["Base", "db"]
+__all__ = ["db"]
