@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_chain import write_chain  # noqa: E402
 
 from ibutsu_server import MIGRATIONS_DIR  # noqa: E402
-from ibutsu_server.db import sqlite as sqlite_support  # noqa: E402
 from ibutsu_server.guard import Scripts, heads, inspect_database  # noqa: E402
 from ibutsu_server.testing import postgres  # noqa: E402
 from ibutsu_server.testing.migrate import migrate_to_head  # noqa: E402
@@ -117,7 +116,6 @@ def main() -> None:
             url = make_url(label)
             migrate_to_head(url, directory)
             engine = sa.create_engine(url)
-            sqlite_support.make_transactional(engine)
             try:
                 with engine.connect() as connection:
                     assert alembic_check(directory, connection)

@@ -16,7 +16,6 @@ from ibutsu_server.config import (
     engine_options,
     resolve_database_url,
 )
-from ibutsu_server.db import sqlite as sqlite_support
 from ibutsu_server.db.base import db as _db
 from ibutsu_server.db.util import add_superadmin
 
@@ -59,8 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         os.makedirs(app.instance_path, exist_ok=True)
 
     _db.init_app(app)
-    with app.app_context():
-        sqlite_support.make_transactional(_db.engine)
 
     from ibutsu_server.db.legacy import detect_legacy
     from ibutsu_server.guard import MigrationGuard

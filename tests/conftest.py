@@ -19,10 +19,13 @@ from guard_processes import Processes, spawned
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
-from ibutsu_server.db import sqlite as sqlite_support
+import sqlite_transactions as sqlite_support
 from ibutsu_server.testing import postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The cheapest bcrypt cost for the tests' users; test_passwords checks the default.
+os.environ.setdefault("BCRYPT_LOG_ROUNDS", "4")
 
 # Databases come from the ibutsu_db plugin (ibutsu_server/testing/plugin.py); the
 # fixtures below only give its fixtures the short names these tests use.

@@ -22,7 +22,7 @@ from alembic import command
 from legacy_databases import build_legacy_database
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.db import sqlite as sqlite_support
+import sqlite_transactions as sqlite_support
 from ibutsu_server.guard import StateName
 from ibutsu_server.guard.scripts import alembic_config
 from ibutsu_server.testing import postgres

@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ibutsu_server.db import sqlite as sqlite_support
+import sqlite_transactions as sqlite_support
 
 LAST_LEGACY_VERSION = "9"
 

@@ -28,7 +28,7 @@ from guard_databases import (
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.db import sqlite as sqlite_support
+import sqlite_transactions as sqlite_support
 from ibutsu_server.db.legacy import detect_legacy
 from ibutsu_server.guard import DatabaseState, Runner, Scripts, StateName, inspect_database
 

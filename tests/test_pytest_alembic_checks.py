@@ -13,7 +13,7 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests here)
     test_upgrade,
 )
 
-from ibutsu_server.db import sqlite as sqlite_support
+import sqlite_transactions as sqlite_support
 
 
 @pytest.fixture()

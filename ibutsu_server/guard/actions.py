@@ -23,6 +23,7 @@ from ibutsu_server.guard.errors import MigrationFailedError, database_reason
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
 from ibutsu_server.guard.scripts import Scripts, alembic_config
+from ibutsu_server.guard.sqlite import transactional_ddl
 from ibutsu_server.guard.state import (
     DatabaseState,
     LegacyDetector,
@@ -101,7 +102,7 @@ class Runner:
 
     @contextmanager
     def _migration_connection(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection, transactional_ddl(connection):
             postgresql = connection.dialect.name == "postgresql"
             if postgresql:
                 timeout_ms = int(self.ddl_lock_timeout * 1000)

@@ -21,13 +21,15 @@ from typing import Any
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from ibutsu_server.guard.sqlite import transactional_ddl
+
 
 def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
     """The ``configure`` options the guard relies on.
 
     - ``transaction_per_migration``: a failing revision leaves the last good one;
-    - ``transactional_ddl`` on SQLite: :mod:`ibutsu_server.db.sqlite` makes its
-      DDL transactional, which Alembic does not assume;
+    - ``transactional_ddl`` on SQLite: :func:`run_on` makes its DDL
+      transactional, which Alembic does not assume;
     - ``on_version_apply``: the guard's per-revision log line.
     """
     return {
@@ -37,19 +39,29 @@ def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
     }
 
 
-def run_on_given_connection(context: Any, target_metadata: Any = None, **options: Any) -> None:
-    """Run the migrations on ``config.attributes["connection"]``.
+def run_on(
+    context: Any, connection: Connection, target_metadata: Any = None, **options: Any
+) -> None:
+    """Run the migrations on ``connection``, with the guard's options.
+
+    On SQLite the connection's transactions are made real for the run (see
+    :mod:`ibutsu_server.guard.sqlite`).
 
     :param context: the ``alembic.context`` module of the env.py.
     :param options: more ``context.configure`` options.
     """
-    config = context.config
-    connection = config.attributes["connection"]
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        **guard_options(config, connection),
-        **options,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    with transactional_ddl(connection):
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            **guard_options(context.config, connection),
+            **options,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def run_on_given_connection(context: Any, target_metadata: Any = None, **options: Any) -> None:
+    """Run the migrations on ``config.attributes["connection"]``; see :func:`run_on`."""
+    connection = context.config.attributes["connection"]
+    run_on(context, connection, target_metadata, **options)

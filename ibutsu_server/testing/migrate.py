@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ibutsu_server.db import sqlite as sqlite_support
 from ibutsu_server.guard import Runner, Scripts
 
 
 def migrate_to_head(url: str, directory: str) -> None:
     """Run every migration of ``directory`` on the database at ``url``, under the lock."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
-    sqlite_support.make_transactional(engine)
     try:
         Runner(engine, Scripts(directory)).upgrade()
     finally:

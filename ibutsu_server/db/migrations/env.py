@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
-from ibutsu_server.guard.alembic_env import guard_options
+from ibutsu_server.guard.alembic_env import run_on
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.settings import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY, parse_seconds
 
@@ -58,14 +58,7 @@ def run_migrations_offline() -> None:
 
 
 def _run_on(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=db.metadata,
-        **guard_options(config, connection),
-        **COMPARE_OPTIONS,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    run_on(context, connection, db.metadata, **COMPARE_OPTIONS)
 
 
 def run_migrations_online() -> None:
