@@ -14,6 +14,7 @@ from ibutsu_server.config import (
     ENGINE_OPTIONS_KEY,
     check_database_url,
     engine_options,
+    is_in_memory,
     resolve_database_url,
 )
 from ibutsu_server.db.base import db as _db
@@ -31,7 +32,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
 
     The startup guard then checks, waits for or upgrades the database as
     ``IBUTSU_DB_MIGRATE`` says: ``upgrade`` by default on the embedded SQLite
-    database, ``check`` on any configured one. When ``IBUTSU_SUPERADMIN_EMAIL``
+    database and on a SQLite database in memory (no other process can reach
+    it), ``check`` on any other. When ``IBUTSU_SUPERADMIN_EMAIL``
     is set (with ``_PASSWORD``, and optionally ``_NAME`` and ``_OWN_PROJECT``),
     in the config or the environment, that superadmin is made sure of next
     (see :func:`ibutsu_server.db.util.add_superadmin`).
@@ -71,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         app,
         directory=MIGRATIONS_DIR,
         legacy_detector=detect_legacy,
-        default_mode="upgrade" if embedded else "check",
+        default_mode="upgrade" if embedded or is_in_memory(url) else "check",
     )
     if superadmin:
         with app.app_context():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import click
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
 
 from ibutsu_server.guard.actions import Runner
 from ibutsu_server.guard.connect import masked_url, wait_for_database
@@ -165,5 +166,7 @@ def apply_mode(app: Flask) -> DatabaseState | None:
     )
     # Leave no pooled connection behind: a server that forks workers after
     # building the app (gunicorn --preload) must not share the check's sockets.
-    runner.engine.dispose()
+    # A static pool's one connection is the database itself (SQLite in memory).
+    if not isinstance(runner.engine.pool, StaticPool):
+        runner.engine.dispose()
     return state
