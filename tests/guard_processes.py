@@ -279,6 +279,24 @@ def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
+def advisory_lock_holders(url: str) -> list[int]:
+    """Backend pids holding the migration lock of the PostgreSQL database at ``url``."""
+    rows = query(
+        url,
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND classid = ((:key >> 32) & 4294967295)::oid"
+        " AND objid = (:key & 4294967295)::oid AND database = ("
+        "  SELECT oid FROM pg_database WHERE datname = current_database())",
+        key=advisory_key(),
+    )
+    return [row[0] for row in rows]
+
+
+def advisory_lock_held(url: str) -> bool:
+    """Whether some session holds the migration lock of the PostgreSQL database at ``url``."""
+    return bool(advisory_lock_holders(url))
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
     """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ from guard_processes import (
     SCRIPTS,
     Process,
     Processes,
+    advisory_lock_held,
     advisory_lock_session,
     boot,
     boot_config,
@@ -52,20 +53,6 @@ def sqlite_path(url: str) -> str:
     database = sa.make_url(url).database
     assert database
     return database
-
-
-def advisory_lock_held(url: str) -> bool:
-    """Whether some session holds the migration lock of the PostgreSQL database at ``url``."""
-    key = advisory_key()
-    rows = query(
-        url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND classid = ((:key >> 32) & 4294967295)::oid"
-        " AND objid = (:key & 4294967295)::oid AND database = ("
-        "  SELECT oid FROM pg_database WHERE datname = current_database())",
-        key=key,
-    )
-    return bool(rows[0][0])
 
 
 def file_lock_held(url: str) -> bool:

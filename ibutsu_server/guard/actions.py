@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import MigrationFailedError, database_reason
+from ibutsu_server.guard.errors import LockLostError, MigrationFailedError, database_reason
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
 from ibutsu_server.guard.scripts import Scripts, alembic_config
@@ -54,16 +54,19 @@ class Runner:
 
         Outside the lock another process may be migrating, and a table seen a
         moment ago can be gone by the next statement (the legacy ``meta`` table,
-        say). Such a read is simply taken again; under the lock it cannot happen.
+        say); and a pooled connection may have been closed by the server while
+        idle. Such a read is simply taken again.
         """
         for attempt in range(1, attempts + 1):
             try:
                 with self._reading_connection() as connection:
                     return inspect_database(connection, self.scripts, self.legacy_detector)
             except sa.exc.DBAPIError as exc:
-                if exc.connection_invalidated or attempt == attempts:
+                if attempt == attempts:
                     raise
-                log.debug("The schema changed while it was read; reading again")
+                # A pooled connection the server has since closed (an idle timeout),
+                # or a table another process dropped a moment ago: read again.
+                log.debug("Reading the database failed (%s); reading again", database_reason(exc))
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
@@ -101,8 +104,13 @@ class Runner:
         return DatabaseState(StateName.AT_HEAD, heads, heads)
 
     @contextmanager
-    def _migration_connection(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection, transactional_ddl(connection):
+    def _migration_connection(self, given: Connection | None = None) -> Iterator[Connection]:
+        """``given`` (the lock holder's connection), or a new one, set up for migrating."""
+        with ExitStack() as stack:
+            if given is None:
+                given = stack.enter_context(self.engine.connect())
+            connection = given
+            stack.enter_context(transactional_ddl(connection))
             postgresql = connection.dialect.name == "postgresql"
             if postgresql:
                 timeout_ms = int(self.ddl_lock_timeout * 1000)
@@ -111,18 +119,30 @@ class Runner:
             try:
                 yield connection
             finally:
-                if connection.in_transaction():
-                    connection.rollback()
-                if postgresql and not connection.invalidated:
-                    connection.exec_driver_sql("RESET lock_timeout")
-                    connection.commit()
+                try:
+                    if connection.in_transaction():
+                        connection.rollback()
+                    if postgresql and not connection.invalidated:
+                        connection.exec_driver_sql("RESET lock_timeout")
+                        connection.commit()
+                except (sa.exc.DBAPIError, LockLostError):
+                    # The session is gone or not ours: nothing of it to restore.
+                    log.debug("Could not restore the migration connection", exc_info=True)
 
-    def run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run an ``alembic.command`` function on a connection of its own, without the lock."""
-        with self._migration_connection() as connection:
+    def run(
+        self,
+        action: Callable[..., Any],
+        *args: Any,
+        connection: Connection | None = None,
+        logger: _RevisionLogger | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run an ``alembic.command`` function on ``connection`` (the lock holder's), or
+        on a connection of its own; ``logger`` notes each revision done."""
+        with self._migration_connection(connection) as connection:
             config = alembic_config(self.scripts.directory)
             config.attributes["connection"] = connection
-            config.attributes["on_version_apply"] = _RevisionLogger()
+            config.attributes["on_version_apply"] = logger or _RevisionLogger()
             action(config, *args, **kwargs)
 
     def upgrade(self, target: str = "heads") -> DatabaseState:
@@ -142,6 +162,7 @@ class Runner:
                 log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state)
+            logger = _RevisionLogger()
             try:
                 if state.name is StateName.LEGACY and state.legacy is not None:
                     log.info(
@@ -149,41 +170,69 @@ class Runner:
                         state.legacy.version,
                         state.legacy.baseline,
                     )
-                    self.run(command.stamp, state.legacy.baseline)
-                self.run(command.upgrade, target)
+                    self.run(
+                        command.stamp,
+                        state.legacy.baseline,
+                        connection=held.connection,
+                        logger=logger,
+                    )
+                self.run(command.upgrade, target, connection=held.connection, logger=logger)
             except Exception as exc:
-                raise self._failure(exc) from exc
+                raise self._failure(exc, state, logger.done) from exc
             return self.inspect()
 
     def downgrade(self, target: str) -> DatabaseState:
         """Downgrade to ``target`` under the lock."""
-        with migration_lock(self.engine, self.lock_timeout):
+        with migration_lock(self.engine, self.lock_timeout) as held:
             try:
-                self.run(command.downgrade, target)
+                self.run(command.downgrade, target, connection=held.connection)
             except Exception as exc:
-                raise self._failure(exc) from exc
+                raise self._failure(exc, None, ()) from exc
             return self.inspect()
 
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
-        with migration_lock(self.engine, self.lock_timeout):
-            self.run(command.stamp, target)
+        with migration_lock(self.engine, self.lock_timeout) as held:
+            self.run(command.stamp, target, connection=held.connection)
             return self.inspect()
 
-    def _failure(self, exc: Exception) -> MigrationFailedError:
-        after = self.inspect()
-        failed = after.pending[0] if after.pending else None
-        current = ", ".join(map(repr, after.current)) or "no revision"
+    def _failure(
+        self, exc: Exception, before: DatabaseState | None, done: tuple[str, ...]
+    ) -> MigrationFailedError:
+        """The error for a failed run that started at ``before`` and finished ``done``.
+
+        Each revision runs in its own transaction, so the database stays at the
+        last one done; it is read again to be sure, and when it cannot be read
+        (the server went away) that is said instead of hiding the first error.
+        """
+        planned = before.pending if before is not None else ()
+        failed = planned[len(done)] if len(done) < len(planned) else None
+        last_good = (done[-1],) if done else (before.current if before is not None else ())
+        after: DatabaseState | None = None
+        unread = ""
+        try:
+            after = self.inspect()
+        except sa.exc.DBAPIError as read_error:
+            unread = (
+                f" Its revision could not be read afterwards ({database_reason(read_error)});"
+                " each revision runs in its own transaction, so it is at the last one done."
+            )
+        if after is not None:
+            last_good = after.current
+            if failed is None and after.pending:
+                failed = after.pending[0]
+        current = ", ".join(map(repr, last_good)) or "no revision"
         error: BaseException = exc
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             error = exc.orig  # the database's words; the statement is in the chained error
         reason = f"{type(error).__name__}: {database_reason(error)}"
+        which = f"Revision {failed!r}" if failed else "The migration"
         return MigrationFailedError(
-            f"Revision {failed or 'unknown'!r} failed with {reason}."
-            f" The database stays at {current}.{_privilege_hint(error, self.engine)}"
+            f"{which} failed with {reason}."
+            f" The database stays at {current}.{unread}{_privilege_hint(error, self.engine)}"
             " Fix the cause, then run 'flask db upgrade'.",
             revision=failed,
-            last_good=after.current,
+            last_good=last_good,
             state=after,
         )
 
@@ -211,11 +260,14 @@ class _RevisionLogger:
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
+        self.done: tuple[str, ...] = ()
 
     def __call__(self, *, step: Any, **_: Any) -> None:
         elapsed = (time.perf_counter() - self.started) * 1000
         verb = "Stamped" if step.is_stamp else "Applied" if step.is_upgrade else "Reverted"
         revision = step.up_revision
+        if revision is not None and (step.is_upgrade or step.is_stamp):
+            self.done += (revision.revision,)
         log.info(
             "%s %s (%s) in %.1f ms",
             verb,

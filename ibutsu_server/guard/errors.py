@@ -112,6 +112,13 @@ class LockTimeoutError(GuardError):
     exit_code = 2
 
 
+class LockLostError(GuardError):
+    """The database session holding the migration lock is gone, or is no longer this
+    connection's: the migration stops before its next statement."""
+
+    exit_code = 1
+
+
 class MigrationFailedError(GuardError):
     """A revision failed; the database stays at the last good revision.
 

@@ -1,8 +1,15 @@
 """The migration lock: one migrating process at a time, per database.
 
-- PostgreSQL: a session-level advisory lock held on a connection of its own in
-  autocommit mode, so no transaction stays open while migrations run. It is
-  taken with ``pg_try_advisory_lock``, polled with jitter up to the timeout:
+- PostgreSQL: a session-level advisory lock, and the migrations run on the very
+  connection that holds it, so lock and work share one server session and end
+  together. Before every transaction, and every statement outside one, the
+  connection checks that its session still holds the lock: behind a pooler
+  that hands out server sessions per transaction (PgBouncer in transaction
+  mode) a migration stops before its next statement instead of running
+  unlocked, and a lock left on a pooled session is ended with that session.
+  The lock is taken with ``pg_try_advisory_lock``, never twice by one server
+  session (a pooled session another client locked counts as taken), polled
+  with jitter up to the timeout:
   a waiter blocked inside ``pg_advisory_lock`` would make the holder's
   ``CREATE INDEX CONCURRENTLY`` wait for it. Waiters LISTEN for the holder's
   release notice, so they poll seldom; woken, they first ask whether the
@@ -25,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import filelock
@@ -33,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ibutsu_server.guard.errors import (
     DatabaseUnavailableError,
+    LockLostError,
     LockTimeoutError,
     database_reason,
 )
@@ -63,6 +72,99 @@ MAX_POLL_INTERVAL_LISTENING = 1.0
 FILE_LOCK_POLL_INTERVAL = 0.01
 #: PostgreSQL channel on which a holder announces that it released the lock.
 RELEASED_CHANNEL = "ibutsu_migration_lock_released"
+
+
+# The migration lock held by the backend :pid in this database (the key is split as
+# pg_locks shows a bigint advisory key).
+_HELD_BY = (
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = ((%(key)s >> 32) & 4294967295)::oid AND objid = (%(key)s & 4294967295)::oid"
+    " AND pid = {pid}"
+)
+# Take the lock unless this server session already holds it: a fresh client session
+# that does is shared with another client by a pooler, and must not count as a holder.
+_TRY_LOCK = (
+    "SELECT CASE WHEN EXISTS ({held}) THEN NULL ELSE pg_try_advisory_lock(%(key)s) END,"
+    " pg_backend_pid()"
+).format(held=_HELD_BY.format(pid="pg_backend_pid()"))
+# Which backend runs this statement, and whether the holder's session still holds the lock.
+_CHECK = "SELECT pg_backend_pid(), EXISTS ({held})".format(held=_HELD_BY.format(pid="%(pid)s"))
+_END_LEFT_LOCK = "SELECT pg_terminate_backend(%(pid)s) WHERE EXISTS ({held})".format(
+    held=_HELD_BY.format(pid="%(pid)s")
+)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What :func:`migration_lock` gives its ``with`` block; true when the lock is held.
+
+    :ivar connection: on PostgreSQL, the connection whose session holds the lock:
+        the migrations must run on it. ``None`` elsewhere.
+    """
+
+    held: bool
+    connection: Connection | None = None
+
+    def __bool__(self) -> bool:
+        return self.held
+
+
+def _raw_query(connection: Connection, sql: str, params: dict[str, Any]) -> Any:
+    """One row of ``sql`` run on the driver's own cursor, unseen by SQLAlchemy's events."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+class _SessionCheck:
+    """Stops a migration whose connection no longer runs in the session holding the lock.
+
+    Installed as ``before_cursor_execute`` on the holder's connection. A
+    transaction is checked once, by its first statement (behind a pooler the
+    check and the rest of the transaction share one server session); outside a
+    transaction every statement is checked.
+    """
+
+    def __init__(self, key: int, pid: int) -> None:
+        self.key = key
+        self.pid = pid
+
+    def __call__(self, connection: Connection, *_: Any) -> None:
+        raw: Any = connection.connection.dbapi_connection
+        autocommit = bool(getattr(raw, "autocommit", False))
+        status = getattr(getattr(raw, "info", None), "transaction_status", 0)
+        if not autocommit and int(status) != 0:
+            return  # inside a transaction whose first statement was checked
+        try:
+            backend, held = _raw_query(connection, _CHECK, {"key": self.key, "pid": self.pid})
+        except Exception as exc:
+            raise LockLostError(
+                "The connection holding the migration lock failed before the next migration"
+                f" statement: {database_reason(exc)}. No statement ran without the lock."
+            ) from exc
+        if held and (autocommit or backend == self.pid):
+            return
+        if held:
+            found = (
+                f"this statement would run in backend pid {backend}, while the lock is"
+                f" held by backend pid {self.pid}: a connection pooler hands out server"
+                " sessions per transaction (PgBouncer pool_mode = transaction or statement)"
+            )
+        else:
+            found = (
+                f"the session that held it (backend pid {self.pid}) no longer does: it was"
+                " ended (idle_session_timeout, a proxy's idle timeout, an administrator)"
+            )
+        raise LockLostError(
+            f"Lost the migration lock: {found}. The migration stopped before its next"
+            " statement. Expected one server session for the whole migration: give the"
+            " migrating process a direct URL to PostgreSQL or a session-mode pool, then"
+            " run 'flask db upgrade' again."
+        )
 
 
 def _seldom() -> float:
@@ -139,10 +241,24 @@ def _warn_lost(reason: str) -> None:
     )
 
 
+def _try_lock(connection: Connection, key: int) -> int | None:
+    """Take the lock on ``connection``'s session: its backend pid, or ``None`` if taken."""
+    locked, pid = _raw_query(connection, _TRY_LOCK, {"key": key})
+    if locked is None:
+        log.warning(
+            "This connection's server session already holds the migration lock for another"
+            " client: a connection pooler shares server sessions (PgBouncer pool_mode ="
+            " transaction or statement). Waiting; to migrate, use a direct URL or a"
+            " session-mode pool"
+        )
+    return int(pid) if locked else None
+
+
 def _acquire_advisory(
     engine: Engine, timeout: float, key: int, unless: Unless | None
-) -> Connection | None:
-    """Poll for the advisory lock up to ``timeout``; return the connection that holds it.
+) -> tuple[Connection, int] | None:
+    """Poll for the advisory lock up to ``timeout``; return the connection that holds it
+    and its backend pid.
 
     Between polls ``unless`` may say the lock is no longer needed: then ``None``.
 
@@ -174,10 +290,9 @@ def _acquire_advisory(
                     lost = database_reason(exc)
             if connection is not None:
                 try:
-                    if connection.execute(
-                        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-                    ).scalar():
-                        return connection
+                    pid = _try_lock(connection, key)
+                    if pid is not None:
+                        return connection, pid
                 except sa.exc.DBAPIError as exc:
                     if not exc.connection_invalidated:
                         raise
@@ -211,21 +326,49 @@ def _acquire_advisory(
         raise
 
 
+def _release(connection: Connection, key: int, pid: int) -> None:
+    """Unlock, announce the release, and end a session that kept the lock anyway.
+
+    Behind a transaction-mode pooler the unlock may reach another server session
+    than the one holding the lock; that session is then ended, so that no lock
+    stays behind on a pooled connection.
+    """
+    if connection.invalidated:
+        return  # the session, and the lock with it, is gone
+    connection.rollback()
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    _raw_query(connection, "SELECT pg_advisory_unlock(%(key)s)", {"key": key})
+    if _raw_query(connection, _END_LEFT_LOCK, {"key": key, "pid": pid}) is not None:
+        log.warning(
+            "The migration lock stayed on server session %s after the unlock (a pooler in"
+            " transaction mode); that session was ended to release it",
+            pid,
+        )
+    connection.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
+
+
 @contextmanager
 def _postgresql_lock(
     engine: Engine, timeout: float, key: int, unless: Unless | None
-) -> Iterator[bool]:
-    connection = _acquire_advisory(engine, timeout, key, unless)
-    if connection is None:
-        yield False
+) -> Iterator[Hold]:
+    acquired = _acquire_advisory(engine, timeout, key, unless)
+    if acquired is None:
+        yield Hold(False)
         return
+    connection, pid = acquired
+    check = _SessionCheck(key, pid)
     try:
-        yield True
+        connection.exec_driver_sql("UNLISTEN *")
+        connection.commit()
+        connection.execution_options(isolation_level=connection.default_isolation_level)
+        sa.event.listen(connection, "before_cursor_execute", check)
+        yield Hold(True, connection)
     finally:
+        if sa.event.contains(connection, "before_cursor_execute", check):
+            sa.event.remove(connection, "before_cursor_execute", check)
         try:
-            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            connection.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
-        except sa.exc.DBAPIError:
+            _release(connection, key, pid)
+        except Exception:
             log.warning("Could not release the migration lock; its session will end it")
         connection.close()
 
@@ -233,7 +376,7 @@ def _postgresql_lock(
 @contextmanager
 def _sqlite_lock(
     database: str, timeout: float, unless: Unless | None
-) -> Iterator[bool]:
+) -> Iterator[Hold]:
     lock = filelock.FileLock(f"{database}.migration-lock")
     deadline = time.monotonic() + timeout
     attempt = 0
@@ -246,7 +389,7 @@ def _sqlite_lock(
         # holder lets go, and otherwise seldom.
         if attempt > 0 and unless is not None and (freed or time.monotonic() >= ask_at):
             if unless(None):
-                yield False
+                yield Hold(False)
                 return
             ask_at = time.monotonic() + _seldom()
         try:
@@ -273,7 +416,7 @@ def _sqlite_lock(
         time.sleep(FILE_LOCK_POLL_INTERVAL * random.uniform(0.5, 1.0))
         attempt += 1
     try:
-        yield True
+        yield Hold(True)
     finally:
         lock.release()
 
@@ -285,14 +428,16 @@ def migration_lock(
     name: str = LOCK_NAME,
     *,
     unless: Unless | None = None,
-) -> Iterator[bool]:
+) -> Iterator[Hold]:
     """Hold the migration lock of ``engine``'s database for the ``with`` block.
 
-    While another process holds it, ``unless`` is asked between polls whether
-    the lock is still needed (say, the other process brought the database to
-    head); if not, the block runs without the lock and gets ``False``. On
-    PostgreSQL ``unless`` gets the waiter's own autocommit connection to read
-    on, so that it need not open another; ``None`` elsewhere.
+    The block gets a :class:`Hold`; on PostgreSQL its ``connection`` holds the
+    lock, and the migrations must run on it. While another process holds the
+    lock, ``unless`` is asked between polls whether it is still needed (say,
+    the other process brought the database to head); if not, the block runs
+    without the lock and gets a false :class:`Hold`. On PostgreSQL ``unless``
+    gets the waiter's own autocommit connection to read on, so that it need not
+    open another; ``None`` elsewhere.
 
     :param timeout: seconds to wait for another holder before giving up.
     :raises LockTimeoutError: when the lock stays taken past ``timeout``.
@@ -314,6 +459,6 @@ def migration_lock(
             with _sqlite_lock(database, timeout, unless) as held:
                 yield held
         else:
-            yield True
+            yield Hold(True)
     finally:
         _process_lock.release()
