@@ -11,7 +11,8 @@ SQL DDL in the legacy shape, never from the models and never by a migration:
   (the baseline names them ``fk_dashboards_project_id`` and
   ``fk_project_default_dashboard``); ``import_files.import_id`` without
   ``ON DELETE CASCADE``;
-- on PostgreSQL, the three GIN indexes legacy upgrade 2 made;
+- on PostgreSQL, the three GIN indexes legacy upgrade 2 made (some legacy
+  databases lost them and are still legacy version 9);
 - ``meta`` (``key`` text primary key, ``value`` text, index ``ix_meta_key``)
   holding ``('version', '9')``.
 
@@ -21,7 +22,7 @@ Types are ``uuid``/``jsonb`` on PostgreSQL and ``CHAR(32)``/``JSON`` on SQLite.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,8 +136,10 @@ def legacy_ddl(
     *,
     version: str | None | Sequence[str] = LAST_LEGACY_VERSION,
     missing_column: tuple[str, str] | None = None,
+    changed_columns: Mapping[tuple[str, str], str | None] | None = None,
     with_reports: bool = False,
     owner_id_text: bool = False,
+    gin_indexes: bool = True,
 ) -> list[str]:
     """The statements that build a legacy database, in order.
 
@@ -146,10 +149,15 @@ def legacy_ddl(
         (the only way two rows with the same key can exist).
     :param missing_column: a ``(table, column)`` left out, with its index and
         foreign key, as when a legacy upgrade failed silently.
+    :param changed_columns: ``(table, column)`` -> the column's kind, with
+        ``"!"`` for NOT NULL, as in :data:`CORE_TABLES` (its index and foreign
+        key are kept), or ``None`` to leave it out as ``missing_column`` does.
     :param with_reports: keep the ``reports`` and ``report_files`` tables that
         legacy upgrade 8 should have dropped.
     :param owner_id_text: leave ``projects.owner_id`` as text, without its
         foreign key, as when legacy upgrade 6 did not run.
+    :param gin_indexes: on PostgreSQL, build the GIN indexes of legacy upgrade
+        2; without them, the database is one that lost them.
     """
     types = TYPES[dialect]
     postgresql = dialect == "postgresql"
@@ -160,8 +168,12 @@ def legacy_ddl(
         foreign_keys[("report_files", "report_id")] = "reports"
     if owner_id_text:
         del foreign_keys[("projects", "owner_id")]
+    changed = dict(changed_columns or {})
     if missing_column is not None:
-        foreign_keys.pop(missing_column, None)
+        changed[missing_column] = None
+    for column, changed_to in changed.items():
+        if changed_to is None:
+            foreign_keys.pop(column, None)
     # PostgreSQL needs the table a constraint refers to, so the projects ->
     # dashboards reference is added once dashboards exists; SQLite takes it inline.
     deferred = {("projects", "default_dashboard_id")} if postgresql else set()
@@ -171,8 +183,12 @@ def legacy_ddl(
     for table, spec in tables.items():
         lines = []
         for name, kind, not_null, indexed in _columns(spec):
-            if (table, name) == missing_column:
-                continue
+            if (table, name) in changed:
+                changed_to = changed[(table, name)]
+                if changed_to is None:
+                    continue
+                kind = changed_to.rstrip("!")
+                not_null = changed_to.endswith("!")
             if owner_id_text and (table, name) == ("projects", "owner_id"):
                 kind = "text"
             sql_type = types[kind]
@@ -196,7 +212,7 @@ def legacy_ddl(
             ]
     statements += indexes
     statements.append("CREATE UNIQUE INDEX ix_users_email ON users (email)")
-    if postgresql:
+    if postgresql and gin_indexes:
         statements += [
             f"CREATE INDEX {name} ON {table} USING gin ({expression})"
             for name, (table, expression) in LEGACY_GIN_INDEXES.items()
