@@ -1,20 +1,30 @@
-"""How the database URL is chosen: ``resolve_database_url`` and ``create_app``.
+"""How the database URL is chosen (``resolve_database_url`` and ``create_app``),
+and the ranges the guard's timeouts must fall in.
 
-The apps are built with ``guard=False``: these tests are about configuration
-and never reach a database.
+The URL tests build their apps with ``guard=False`` and never reach a database.
+The range tests build them with the guard: a value out of range is refused
+before any connection, and PostgreSQL is shown to take both ends of the DDL lock
+timeout's range.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
+from guard_databases import CLOSED_PORT_URL, HEAD, app_config, snapshot, table_names, version_rows
 from sqlalchemy.engine import make_url
 
-from ibutsu_server import create_app
+from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.config import engine_options, resolve_database_url
+from ibutsu_server.guard import GuardConfigError
+from ibutsu_server.guard.settings import read_settings
 
 INSTANCE = "/srv/ibutsu/instance"
 DEFAULT_URL = f"sqlite:///{INSTANCE}/ibutsu.db"
@@ -24,9 +34,9 @@ ENV_URL = "postgresql://env@db.example/from_env"
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove every database variable the test process inherited."""
+    """Remove every database and guard variable the test process inherited."""
     for name in list(os.environ):
-        if name == "SQLALCHEMY_DATABASE_URI" or name.startswith("POSTGRES"):
+        if name == "SQLALCHEMY_DATABASE_URI" or name.startswith(("POSTGRES", "IBUTSU_DB_")):
             monkeypatch.delenv(name)
 
 
@@ -245,3 +255,111 @@ def test_create_app_engine_skips_hstore_and_serves_no_static_files() -> None:
         assert db.engine.pool._pre_ping is True
     assert configured == {"pool_pre_ping": True}, "the caller's options are not changed"
     assert "static" not in {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
+ONE_DAY = "a number of seconds from 0 to 86400 (one day)"
+DDL_RANGE = (
+    "0 (wait forever) or a number of seconds from 0.001 to 2147483.647"
+    " (PostgreSQL's lock_timeout, 1 to 2147483647 ms)"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("IBUTSU_DB_WAIT_TIMEOUT", "86400.5", ONE_DAY),
+        ("IBUTSU_DB_WAIT_TIMEOUT", 1e10, ONE_DAY),
+        ("IBUTSU_DB_LOCK_TIMEOUT", "1e10", ONE_DAY),
+        ("IBUTSU_DB_LOCK_TIMEOUT", 86401, ONE_DAY),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "3e6", DDL_RANGE),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", 2147483.648, DDL_RANGE),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "0.0004", DDL_RANGE),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", 0.000999, DDL_RANGE),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "1e-9", DDL_RANGE),
+    ],
+)
+def test_seconds_out_of_range(key: str, value: Any, allowed: str) -> None:
+    """A number of seconds outside its key's range is refused at boot, naming the key,
+    the value and the range, even in ``off`` mode, which never connects.
+    """
+    with pytest.raises(GuardConfigError) as raised:
+        create_app(app_config(CLOSED_PORT_URL, "off", **{key: value}))
+    assert str(raised.value) == f"{key} must be {allowed}; got {value!r}."
+    assert (raised.value.key, raised.value.value, raised.value.exit_code) == (key, value, 2)
+
+
+def test_seconds_out_of_range_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value from the environment is held to the same range."""
+    monkeypatch.setenv("IBUTSU_DB_LOCK_TIMEOUT", "1e10")
+    with pytest.raises(GuardConfigError) as raised:
+        create_app(app_config(CLOSED_PORT_URL, "off"))
+    assert str(raised.value) == f"IBUTSU_DB_LOCK_TIMEOUT must be {ONE_DAY}; got '1e10'."
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "seconds"),
+    [
+        ("IBUTSU_DB_WAIT_TIMEOUT", "0", 0.0),
+        ("IBUTSU_DB_WAIT_TIMEOUT", "86400", 86400.0),
+        ("IBUTSU_DB_LOCK_TIMEOUT", 0, 0.0),
+        ("IBUTSU_DB_LOCK_TIMEOUT", 86400.0, 86400.0),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "0", 0.0),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "0.001", 0.001),
+        ("IBUTSU_DB_DDL_LOCK_TIMEOUT", "2147483.647", 2147483.647),
+    ],
+)
+def test_seconds_range_ends_accepted(key: str, value: Any, seconds: float) -> None:
+    """Each end of each range is a valid setting."""
+    app = Flask(__name__)
+    app.config[key] = value
+    settings = read_settings(app, default_mode="check", default_directory=MIGRATIONS_DIR)
+    attribute = key.removeprefix("IBUTSU_DB_").lower()
+    assert getattr(settings, attribute) == seconds
+
+
+@contextmanager
+def sql_seen() -> Iterator[list[str]]:
+    """The statements every engine sends while the block runs."""
+    seen: list[str] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(("seconds", "milliseconds"), [("0.001", 1), ("2147483.647", 2147483647)])
+def test_ddl_lock_timeout_ends_reach_postgresql(
+    postgres_url: str, seconds: str, milliseconds: int
+) -> None:
+    """PostgreSQL takes both ends of the range: 1 ms (not 0, "wait forever") and its maximum."""
+    with sql_seen() as seen:
+        create_app(app_config(postgres_url, "upgrade", IBUTSU_DB_DDL_LOCK_TIMEOUT=seconds))
+    assert f"SET lock_timeout = {milliseconds}" in seen
+    assert version_rows(postgres_url) == [HEAD]
+
+
+def test_ddl_lock_timeout_over_postgresql_maximum_refused_first(postgres_url: str) -> None:
+    """3e6 s, over PostgreSQL's maximum lock_timeout, is a config error raised before the
+    app opens any connection, instead of a migration failure: the database stays empty.
+    """
+    before = snapshot(postgres_url)
+    connections: list[object] = []
+
+    def opened(dbapi_connection: object, record: object) -> None:
+        connections.append(dbapi_connection)
+
+    sa.event.listen(sa.pool.Pool, "connect", opened)
+    try:
+        with pytest.raises(GuardConfigError) as raised:
+            create_app(app_config(postgres_url, "upgrade", IBUTSU_DB_DDL_LOCK_TIMEOUT="3e6"))
+    finally:
+        sa.event.remove(sa.pool.Pool, "connect", opened)
+    assert str(raised.value) == f"IBUTSU_DB_DDL_LOCK_TIMEOUT must be {DDL_RANGE}; got '3e6'."
+    assert connections == []
+    assert table_names(postgres_url) == []
+    assert snapshot(postgres_url) == before

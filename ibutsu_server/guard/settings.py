@@ -1,17 +1,20 @@
 """The guard's settings: keys, defaults and validation, read once per app.
 
-========================== ========================================================
-``IBUTSU_DB_MIGRATE``      ``check``, ``wait``, ``upgrade`` or ``off``
-``IBUTSU_DB_WAIT_TIMEOUT`` seconds to wait for the database to answer, and for
-                           ``wait`` mode to see it at head (default 60)
-``IBUTSU_DB_LOCK_TIMEOUT`` seconds to wait for another process's migration lock
-                           (default 300)
+============================== ====================================================
+``IBUTSU_DB_MIGRATE``          ``check``, ``wait``, ``upgrade`` or ``off``
+``IBUTSU_DB_WAIT_TIMEOUT``     seconds to wait for the database to answer, and for
+                               ``wait`` mode to see it at head: 0 to 86400 (one
+                               day), default 60
+``IBUTSU_DB_LOCK_TIMEOUT``     seconds to wait for another process's migration lock:
+                               0 to 86400 (one day), default 300
 ``IBUTSU_DB_DDL_LOCK_TIMEOUT`` PostgreSQL ``lock_timeout`` for migration statements,
-                           seconds (default 30; 0 waits forever)
-``IBUTSU_DB_MIGRATIONS_DIR`` the Alembic script directory (default: the package's)
-========================== ========================================================
+                               seconds: 0 (wait forever) or 0.001 to 2147483.647
+                               (1 ms to PostgreSQL's maximum), default 30
+``IBUTSU_DB_MIGRATIONS_DIR``   the Alembic script directory (default: the package's)
+============================== ====================================================
 
 Each is read from the app config, else from the environment, else the default.
+A value outside its range is refused when the app starts, before any connection.
 """
 
 from __future__ import annotations
@@ -35,6 +38,45 @@ DIRECTORY_KEY = "IBUTSU_DB_MIGRATIONS_DIR"
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_DDL_LOCK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class SecondsRange:
+    """The numbers of seconds a setting allows: ``low`` to ``high``, and 0 when ``zero``
+    says what 0 means there.
+
+    :ivar note: why the range ends where it does, shown after it in messages.
+    """
+
+    low: float
+    high: float
+    note: str
+    zero: str = ""
+
+    def allows(self, seconds: float) -> bool:
+        """Whether ``seconds`` (finite, 0 or more) is in the range."""
+        return self.low <= seconds <= self.high or (bool(self.zero) and seconds == 0)
+
+    def __str__(self) -> str:
+        span = f"a number of seconds from {_number(self.low)} to {_number(self.high)} ({self.note})"
+        return f"0 ({self.zero}) or {span}" if self.zero else span
+
+
+def _number(seconds: float) -> str:
+    return repr(seconds).removesuffix(".0")
+
+
+#: The range of each setting that is a number of seconds. One day bounds the waits,
+#: far below what Python's waits accept; ``lock_timeout`` is whole milliseconds, where
+#: PostgreSQL reads 0 as "wait forever" and refuses more than 2147483647. From 0.001 s
+#: on, the runner's ``int(seconds * 1000)`` is 1 or more, never that 0.
+SECONDS_RANGES = {
+    WAIT_TIMEOUT_KEY: SecondsRange(0.0, 86400.0, "one day"),
+    LOCK_TIMEOUT_KEY: SecondsRange(0.0, 86400.0, "one day"),
+    DDL_LOCK_TIMEOUT_KEY: SecondsRange(
+        0.001, 2147483.647, "PostgreSQL's lock_timeout, 1 to 2147483647 ms", zero="wait forever"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -62,13 +104,19 @@ def parse_mode(value: Any, key: str = MODE_KEY) -> str:
 
 
 def parse_seconds(value: Any, key: str) -> float:
-    """A non-negative, finite number of seconds, or raise naming the key."""
+    """A number of seconds within the range :data:`SECONDS_RANGES` gives ``key``.
+
+    :raises GuardConfigError: naming the key, the value and the range it missed.
+    """
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         raise GuardConfigError(key, value, "a number of seconds, 0 or more")
+    allowed = SECONDS_RANGES[key]
+    if not allowed.allows(seconds):
+        raise GuardConfigError(key, value, str(allowed))
     return seconds
 
 
