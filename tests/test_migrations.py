@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from conftest import Migrate
+from guard_processes import WAIT, boot, boot_config, wait_until
 
+from ibutsu_server import create_app
+from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import MIGRATION_ONLY_INDEXES
+from ibutsu_server.guard import DatabaseState, MigrationFailedError, app_guard
 
 MakeEngine = Callable[[str], sa.Engine]
 
@@ -668,3 +675,192 @@ def test_pass_percent_skipped_on_sqlite(
     assert _version(engine) == "d18de2b3253f"
     assert _by_id(engine, "runs", "summary")[_uid("lite")] == {"tests": 4, "passes": 3}
     assert "ix_runs_pass_percent" not in _index_names(engine)
+
+
+PASS_PERCENT_INDEX_SQL = (
+    "CREATE INDEX CONCURRENTLY ix_runs_pass_percent ON runs (((summary ->> 'pass_percent')::int))"
+)
+
+
+def _pass_percent_index_valid(engine: sa.Engine) -> bool | None:
+    """pg_index.indisvalid of ix_runs_pass_percent; None when there is no such index."""
+    with engine.connect() as connection:
+        valid: bool | None = connection.execute(
+            sa.text(
+                "SELECT indisvalid FROM pg_index"
+                " WHERE indexrelid = to_regclass('ix_runs_pass_percent')"
+            )
+        ).scalar()
+    return valid
+
+
+def _failed_index_build(engine: sa.Engine) -> None:
+    """Build ix_runs_pass_percent concurrently while another transaction writes to runs.
+
+    The build commits its catalog entry, then waits for that transaction and gives
+    up at its 200 ms lock timeout: the index is left behind, invalid.
+    """
+    with engine.connect() as builder:
+        builder = builder.execution_options(isolation_level="AUTOCOMMIT")
+        builder.exec_driver_sql("SET lock_timeout = '200ms'")
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            builder.exec_driver_sql(PASS_PERCENT_INDEX_SQL)
+    assert _pass_percent_index_valid(engine) is False
+
+
+def _one_run_before_backfill(
+    url: str, migrate: Migrate, make_engine: MakeEngine, label: str, summary: dict[str, Any]
+) -> sa.Engine:
+    """The database at ``url`` brought to e5736dbcc0b0, with one run to backfill."""
+    engine = make_engine(url)
+    migrate(url, "upgrade", "e5736dbcc0b0")
+    with engine.begin() as connection:
+        _insert_run(connection, label, summary)
+    return engine
+
+
+def test_pass_percent_rebuilds_an_invalid_index(
+    postgres_url: str, migrate: Migrate, make_engine: MakeEngine
+) -> None:
+    """An interrupted build left ix_runs_pass_percent invalid: the upgrade drops and rebuilds it."""
+    engine = _one_run_before_backfill(
+        postgres_url, migrate, make_engine, "rebuilt", {"tests": 4, "passes": 1}
+    )
+    with engine.connect() as writer:
+        writer.execute(sa.text("LOCK TABLE runs IN ROW EXCLUSIVE MODE"))
+        _failed_index_build(engine)
+        writer.rollback()
+
+    migrate(postgres_url, "upgrade", "head")
+    assert _version(engine) == "d18de2b3253f"
+    assert _pass_percent_index_valid(engine) is True
+    assert _by_id(engine, "runs", "summary")[_uid("rebuilt")]["pass_percent"] == 25
+
+
+def _backfill_waits(engine: sa.Engine) -> bool:
+    """Whether a backfill batch of d18de2b3253f waits for a row lock."""
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                " AND wait_event = 'transactionid' AND query LIKE '%jsonb_set(runs.summary%'"
+            )
+        ).scalar()
+    return bool(waiting)
+
+
+def test_pass_percent_not_recorded_with_an_invalid_index(
+    postgres_url: str, migrate: Migrate, make_engine: MakeEngine
+) -> None:
+    """Another session's build of the index fails while the backfill runs: CREATE INDEX
+    ... IF NOT EXISTS then finds an invalid index, and the revision is not recorded."""
+    engine = _one_run_before_backfill(
+        postgres_url, migrate, make_engine, "locked", {"tests": 2, "passes": 1}
+    )
+    outcome: list[BaseException | None] = []
+
+    def upgrade() -> None:
+        try:
+            migrate(postgres_url, "upgrade", "head")
+            outcome.append(None)
+        except BaseException as exc:  # noqa: B036  (handed to the test's thread)
+            outcome.append(exc)
+
+    with engine.connect() as row_holder:
+        row_holder.execute(
+            sa.text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": _uid("locked")}
+        )
+        upgrading = threading.Thread(target=upgrade)
+        upgrading.start()
+        # The backfill batch waits for the locked run, inside its own write transaction:
+        # the other session's build waits for that transaction and times out.
+        wait_until(lambda: _backfill_waits(engine), "the backfill waiting for the locked run")
+        _failed_index_build(engine)
+        row_holder.rollback()
+        upgrading.join(WAIT)
+    assert not upgrading.is_alive(), "the upgrade still ran after the row lock was released"
+    assert len(outcome) == 1 and isinstance(outcome[0], CommandError), outcome
+    assert "ix_runs_pass_percent is invalid" in str(outcome[0])
+    assert _version(engine) == "e5736dbcc0b0"
+    assert _pass_percent_index_valid(engine) is False
+    assert _by_id(engine, "runs", "summary")[_uid("locked")]["pass_percent"] == 50
+
+    migrate(postgres_url, "upgrade", "head")
+    assert _version(engine) == "d18de2b3253f"
+    assert _pass_percent_index_valid(engine) is True
+
+
+def test_pass_percent_keeps_the_guards_lock_timeout(
+    postgres_url: str, migrate: Migrate, make_engine: MakeEngine
+) -> None:
+    """Run by the guard, d18de2b3253f leaves the session's lock_timeout as the guard set it
+    from IBUTSU_DB_DDL_LOCK_TIMEOUT, for the revisions after it."""
+    migrate(postgres_url, "upgrade", "e5736dbcc0b0")
+    app = create_app(
+        boot_config(
+            postgres_url,
+            IBUTSU_DB_MIGRATE="off",
+            IBUTSU_DB_DDL_LOCK_TIMEOUT=1.5,
+            SQLALCHEMY_ENGINE_OPTIONS={"poolclass": sa.NullPool},
+        )
+    )
+    shown: list[str] = []
+
+    def upgrade_showing_lock_timeout(config: Config, revision: str) -> None:
+        connection = config.attributes["connection"]
+        shown.append(connection.exec_driver_sql("SHOW lock_timeout").scalar())
+        connection.commit()
+        command.upgrade(config, revision)
+        shown.append(connection.exec_driver_sql("SHOW lock_timeout").scalar())
+        connection.commit()
+
+    with app.app_context():
+        try:
+            app_guard(app).runner.run(upgrade_showing_lock_timeout, "d18de2b3253f")
+        finally:
+            db.engine.dispose()
+    assert _version(make_engine(postgres_url)) == "d18de2b3253f"
+    assert shown == ["1500ms", "1500ms"]
+
+
+def test_pass_percent_build_waits_the_configured_lock_timeout(
+    postgres_url: str, migrate: Migrate, make_engine: MakeEngine
+) -> None:
+    """A build blocked by another session gives up after IBUTSU_DB_DDL_LOCK_TIMEOUT, not
+    after the revision's own 30 s; the next boot rebuilds the index it left invalid."""
+    ddl_lock_timeout = 2.0
+    limit = ddl_lock_timeout + 10  # generous, and still well under 30 s
+    engine = make_engine(postgres_url)
+    migrate(postgres_url, "upgrade", "e5736dbcc0b0")
+    outcome: list[BaseException | DatabaseState] = []
+    took: list[float] = []
+
+    def run() -> None:
+        start = time.monotonic()
+        try:
+            outcome.append(
+                boot(boot_config(postgres_url, IBUTSU_DB_DDL_LOCK_TIMEOUT=ddl_lock_timeout))
+            )
+        except BaseException as exc:  # noqa: B036  (handed to the test's thread)
+            outcome.append(exc)
+        took.append(time.monotonic() - start)
+
+    with engine.connect() as writer:
+        writer.execute(sa.text("LOCK TABLE runs IN ROW EXCLUSIVE MODE"))
+        booting = threading.Thread(target=run)
+        booting.start()
+        booting.join(limit)
+        hung = booting.is_alive()
+        writer.rollback()
+        booting.join(WAIT)
+    assert not hung, f"the build still waited for the lock after {limit:g} s"
+    assert len(outcome) == 1 and isinstance(outcome[0], MigrationFailedError), outcome
+    assert outcome[0].revision == "d18de2b3253f"
+    assert "lock timeout" in outcome[0].message
+    assert ddl_lock_timeout <= took[0] < limit
+    assert _version(engine) == "e5736dbcc0b0"
+    assert _pass_percent_index_valid(engine) is False
+
+    assert boot(boot_config(postgres_url)).current == ("d18de2b3253f",)
+    assert _pass_percent_index_valid(engine) is True
