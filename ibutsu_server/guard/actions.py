@@ -19,10 +19,16 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import LockLostError, MigrationFailedError, database_reason
+from ibutsu_server.guard.errors import (
+    LockLostError,
+    MigrationFailedError,
+    MigrationInterruptedError,
+    database_reason,
+)
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
 from ibutsu_server.guard.scripts import Scripts, alembic_config
+from ibutsu_server.guard.signals import Interrupted, stopped_by_signals
 from ibutsu_server.guard.sqlite import transactional_ddl
 from ibutsu_server.guard.state import (
     DatabaseState,
@@ -148,47 +154,63 @@ class Runner:
     def upgrade(self, target: str = "heads") -> DatabaseState:
         """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
 
+        SIGTERM or SIGINT stops it cleanly (see :mod:`ibutsu_server.guard.signals`).
+
         :raises RefusedStateError: when the database must not be touched.
         :raises MigrationFailedError: when a revision fails.
+        :raises MigrationInterruptedError: when a signal stopped it.
         """
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
             return self._at_head_state()
         unless = self.at_head if to_head else None
-        with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
-            # Not held: ``unless`` saw the head. Held: read again, since it was not at head before.
-            state = self.inspect() if held else self._at_head_state()
-            if state.at_head and to_head:
-                log.info("Another process brought the database to head while this one waited")
-                return state
-            raise_if_refused(state)
-            logger = _RevisionLogger()
+        with stopped_by_signals() as received:
             try:
-                if state.name is StateName.LEGACY and state.legacy is not None:
-                    log.info(
-                        "Legacy database (version %s) proven: stamping baseline %s",
-                        state.legacy.version,
-                        state.legacy.baseline,
-                    )
-                    self.run(
-                        command.stamp,
-                        state.legacy.baseline,
-                        connection=held.connection,
-                        logger=logger,
-                    )
-                self.run(command.upgrade, target, connection=held.connection, logger=logger)
-            except Exception as exc:
-                raise self._failure(exc, state, logger.done) from exc
-            return self.inspect()
+                with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
+                    # Not held: ``unless`` saw the head. Held: read again, since it was
+                    # not at head before.
+                    state = self.inspect() if held else self._at_head_state()
+                    if state.at_head and to_head:
+                        log.info(
+                            "Another process brought the database to head while this one waited"
+                        )
+                        return state
+                    raise_if_refused(state)
+                    logger = _RevisionLogger()
+                    try:
+                        if state.name is StateName.LEGACY and state.legacy is not None:
+                            log.info(
+                                "Legacy database (version %s) proven: stamping baseline %s",
+                                state.legacy.version,
+                                state.legacy.baseline,
+                            )
+                            self.run(
+                                command.stamp,
+                                state.legacy.baseline,
+                                connection=held.connection,
+                                logger=logger,
+                            )
+                        self.run(
+                            command.upgrade, target, connection=held.connection, logger=logger
+                        )
+                    except BaseException as exc:
+                        raise self._failure(exc, state, logger.done, received) from exc
+                    return self.inspect()
+            except Interrupted as exc:
+                raise self._failure(exc, None, (), received) from exc
 
     def downgrade(self, target: str) -> DatabaseState:
-        """Downgrade to ``target`` under the lock."""
-        with migration_lock(self.engine, self.lock_timeout) as held:
+        """Downgrade to ``target`` under the lock; a signal stops it as it does :meth:`upgrade`."""
+        with stopped_by_signals() as received:
             try:
-                self.run(command.downgrade, target, connection=held.connection)
-            except Exception as exc:
-                raise self._failure(exc, None, ()) from exc
-            return self.inspect()
+                with migration_lock(self.engine, self.lock_timeout) as held:
+                    try:
+                        self.run(command.downgrade, target, connection=held.connection)
+                    except BaseException as exc:
+                        raise self._failure(exc, None, (), received) from exc
+                    return self.inspect()
+            except Interrupted as exc:
+                raise self._failure(exc, None, (), received) from exc
 
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
@@ -197,14 +219,24 @@ class Runner:
             return self.inspect()
 
     def _failure(
-        self, exc: Exception, before: DatabaseState | None, done: tuple[str, ...]
+        self,
+        exc: BaseException,
+        before: DatabaseState | None,
+        done: tuple[str, ...],
+        received: list[str],
     ) -> MigrationFailedError:
-        """The error for a failed run that started at ``before`` and finished ``done``.
+        """The error for a run that started at ``before``, finished ``done`` and then
+        failed with ``exc``, or was stopped by the signals ``received``.
 
         Each revision runs in its own transaction, so the database stays at the
         last one done; it is read again to be sure, and when it cannot be read
         (the server went away) that is said instead of hiding the first error.
+        Anything but an ``Exception`` or a signal is raised again as it is.
         """
+        if isinstance(exc, MigrationFailedError):
+            return exc
+        if not received and not isinstance(exc, Exception):
+            raise exc
         planned = before.pending if before is not None else ()
         failed = planned[len(done)] if len(done) < len(planned) else None
         last_good = (done[-1],) if done else (before.current if before is not None else ())
@@ -222,6 +254,18 @@ class Runner:
             if failed is None and after.pending:
                 failed = after.pending[0]
         current = ", ".join(map(repr, last_good)) or "no revision"
+        if received:
+            during = f"during revision {failed!r}" if failed else "before any revision ran"
+            interrupted = MigrationInterruptedError(
+                f"Stopped by {received[0]} {during}: its statement was cancelled and its"
+                f" transaction rolled back. The database stays at {current}.{unread} The"
+                " migration lock is released. Run 'flask db upgrade' to go on.",
+                revision=failed,
+                last_good=last_good,
+                state=after,
+            )
+            log.error("%s", interrupted.message)
+            return interrupted
         error: BaseException = exc
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             error = exc.orig  # the database's words; the statement is in the chained error

@@ -136,3 +136,8 @@ class MigrationFailedError(GuardError):
         super().__init__(message, state)
         self.revision = revision
         self.last_good = last_good
+
+
+class MigrationInterruptedError(MigrationFailedError):
+    """A signal (SIGTERM, SIGINT) stopped the migration; the database stays at the last
+    good revision, and the lock is released."""

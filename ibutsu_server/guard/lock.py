@@ -95,6 +95,21 @@ _END_LEFT_LOCK = "SELECT pg_terminate_backend(%(pid)s) WHERE EXISTS ({held})".fo
 )
 
 
+#: Seconds within which the server ends the lock holder's session once its client is
+#: gone: a running statement whose client closed its socket, an idle session whose
+#: client host vanished (TCP keepalives), a transaction left idle by a frozen client.
+SESSION_BOUND = 60
+# Set on the holder's session where the server has the setting (older servers lack some).
+_BOUND_SESSION = (
+    "SELECT set_config(name, value, false) FROM (VALUES"
+    " ('client_connection_check_interval', '5s'),"
+    " ('tcp_keepalives_idle', '10'), ('tcp_keepalives_interval', '5'),"
+    " ('tcp_keepalives_count', '3'),"
+    f" ('idle_in_transaction_session_timeout', '{SESSION_BOUND}s')"
+    ") AS wanted (name, value) JOIN pg_settings USING (name)"
+)
+
+
 @dataclass(frozen=True)
 class Hold:
     """What :func:`migration_lock` gives its ``with`` block; true when the lock is held.
@@ -359,6 +374,7 @@ def _postgresql_lock(
     check = _SessionCheck(key, pid)
     try:
         connection.exec_driver_sql("UNLISTEN *")
+        connection.exec_driver_sql(_BOUND_SESSION)
         connection.commit()
         connection.execution_options(isolation_level=connection.default_isolation_level)
         sa.event.listen(connection, "before_cursor_execute", check)
@@ -370,6 +386,8 @@ def _postgresql_lock(
             _release(connection, key, pid)
         except Exception:
             log.warning("Could not release the migration lock; its session will end it")
+        # The session's settings for the migration must not reach the app through the pool.
+        connection.invalidate()
         connection.close()
 
 

@@ -74,8 +74,12 @@ def run_migrations_online() -> None:
     with app.app_context():
         setting = app.config.get(LOCK_TIMEOUT_KEY, os.environ.get(LOCK_TIMEOUT_KEY))
         lock_timeout = parse_seconds(setting or DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY)
-        with migration_lock(db.engine, lock_timeout), db.engine.connect() as connection:
-            _run_on(connection)
+        with migration_lock(db.engine, lock_timeout) as held:
+            if held.connection is not None:  # PostgreSQL: migrate in the session holding it
+                _run_on(held.connection)
+                return
+            with db.engine.connect() as connection:
+                _run_on(connection)
 
 
 if context.is_offline_mode():
