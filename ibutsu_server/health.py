@@ -1,22 +1,72 @@
 """Health endpoints: ``/api/health`` (the process) and ``/api/health/database``.
 
 Both are public and carry no credentials: the database endpoint reports only
-the migration state, current and head revisions and what is pending.
+the migration state, current and head revisions and what is pending. It
+always answers JSON within :data:`DATABASE_CHECK_TIMEOUT` seconds: a database
+that does not answer in time, or cannot be reached, is a 503 ``unreachable``
+with a short reason that names no host, user or password.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
 from ibutsu_server.guard import app_guard
+from ibutsu_server.guard.actions import Runner
+from ibutsu_server.guard.state import DatabaseState
 
 log = logging.getLogger(__name__)
 
 health = Blueprint("health", __name__, url_prefix="/api/health")
+
+#: Longest a request to /api/health/database waits for the database, seconds.
+DATABASE_CHECK_TIMEOUT = 5.0
+
+
+class _Check:
+    """One read of the database's state on a thread of its own, shared by the requests
+    that arrive while it runs, so that a hung database never piles up threads."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.finished = threading.Event()
+        self.outcome: DatabaseState | BaseException | None = None
+        threading.Thread(
+            target=self._run, args=(runner,), name="ibutsu-health-check", daemon=True
+        ).start()
+
+    def _run(self, runner: Runner) -> None:
+        try:
+            self.outcome = runner.inspect(attempts=1)
+        except BaseException as exc:  # reported to the waiting requests
+            self.outcome = exc
+        finally:
+            self.finished.set()
+
+
+_running: dict[int, _Check] = {}
+_running_lock = threading.Lock()
+
+
+def _current_check(runner: Runner) -> _Check:
+    with _running_lock:
+        check = _running.get(id(runner))
+        if check is None or check.finished.is_set():
+            check = _running[id(runner)] = _Check(runner)
+        return check
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words that carry no host, user or password."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return "no free connection in the pool"
+    error = getattr(exc, "orig", None) or exc
+    return type(error).__name__
 
 
 @health.get("")
@@ -29,10 +79,20 @@ def process_health() -> ResponseReturnValue:
 def database_health() -> ResponseReturnValue:
     """200 with the migration state at head, 503 with the same fields otherwise."""
     runner = app_guard(current_app).runner
-    try:
-        state = runner.inspect()
-    except sa.exc.DBAPIError as exc:
-        log.warning("Database health check could not connect: %s", type(exc).__name__)
-        head = list(runner.scripts.heads)
-        return {"state": "unreachable", "current": [], "head": head, "pending": []}, 503
-    return state.as_dict(), 200 if state.at_head else 503
+    check = _current_check(runner)
+    if not check.finished.wait(DATABASE_CHECK_TIMEOUT):
+        reason = f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
+    elif isinstance(check.outcome, DatabaseState):
+        state = check.outcome
+        return state.as_dict(), 200 if state.at_head else 503
+    else:
+        reason = _reason(check.outcome or RuntimeError("no outcome"))
+    log.warning("Database health check: unreachable (%s)", reason)
+    body: dict[str, Any] = {
+        "state": "unreachable",
+        "reason": reason,
+        "current": [],
+        "head": list(runner.scripts.heads),
+        "pending": [],
+    }
+    return body, 503

@@ -326,6 +326,7 @@ class TcpForwarder:
         self.target = target
         self.accepted = 0
         self._stopping = threading.Event()
+        self._frozen = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.setblocking(False)
         self._selector = selectors.DefaultSelector()
@@ -354,8 +355,15 @@ class TcpForwarder:
             self._selector.unregister(sock)
             sock.close()
 
+    def freeze(self) -> None:
+        """Stop moving bytes, with every connection left open: a silent partition."""
+        self._frozen.set()
+
     def _serve(self) -> None:
         while not self._stopping.is_set():
+            if self._frozen.is_set():
+                self._stopping.wait(0.1)
+                continue
             for key, _ in self._selector.select(timeout=0.1):
                 sock = key.fileobj
                 assert isinstance(sock, socket.socket)

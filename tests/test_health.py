@@ -4,6 +4,7 @@ the migration state. Neither shows a URL or a password.
 
 from __future__ import annotations
 
+import time
 
 import pytest
 from flask import Flask
@@ -17,10 +18,13 @@ from guard_databases import (
     migrate_to,
     snapshot,
 )
+from guard_processes import TcpForwarder, free_port
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import create_app
+from ibutsu_server.db import db
 from ibutsu_server.guard import StateName
+from ibutsu_server.health import DATABASE_CHECK_TIMEOUT
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -76,11 +80,12 @@ def test_database_health_body(case: Case, dialect: str, case_url: str) -> None:
 
 
 def test_database_unreachable() -> None:
-    """503 'unreachable' when nothing answers, still with the four keys and no URL."""
+    """503 'unreachable' when nothing answers, with the four keys, a reason and no URL."""
     response = off_app(CLOSED_PORT_URL).test_client().get("/api/health/database")
     assert response.status_code == 503
     assert response.get_json() == {
         "state": "unreachable",
+        "reason": "OperationalError",
         "current": [],
         "head": [HEAD],
         "pending": [],
@@ -102,3 +107,46 @@ def test_no_url_or_password_in_the_body(postgres_url: str) -> None:
         assert str(url.password) not in text
         assert str(url.host) not in text and str(url.database) not in text
         assert "postgresql" not in text
+
+
+def _timed_get(app: Flask, path: str) -> tuple[int, dict[str, object], float]:
+    started = time.monotonic()
+    response = app.test_client().get(path)
+    return response.status_code, response.get_json(), time.monotonic() - started
+
+
+def test_a_silent_partition_answers_503_within_the_bound(postgres_url: str) -> None:
+    """A path that stops moving bytes: JSON 503 within the bound, also for the next request."""
+    migrate_to(postgres_url, HEAD)
+    url = make_url(postgres_url)
+    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
+    try:
+        through = url.set(host="127.0.0.1", port=forwarder.port)
+        app = create_app(app_config(through.render_as_string(hide_password=False), "check"))
+        assert _timed_get(app, "/api/health/database")[0] == 200
+        forwarder.freeze()
+        for _ in range(2):
+            status, body, took = _timed_get(app, "/api/health/database")
+            assert status == 503
+            assert body["state"] == "unreachable"
+            assert body["reason"] == f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
+            assert took < DATABASE_CHECK_TIMEOUT + 5
+    finally:
+        forwarder.close()
+
+
+def test_an_exhausted_pool_answers_503(postgres_url: str) -> None:
+    """Every pooled connection taken: JSON 503 with the reason, not an HTML 500."""
+    migrate_to(postgres_url, HEAD)
+    options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.5}
+    app = create_app(app_config(postgres_url, "check", SQLALCHEMY_ENGINE_OPTIONS=options))
+    with app.app_context():
+        taken = db.engine.connect()
+        try:
+            status, body, _ = _timed_get(app, "/api/health/database")
+        finally:
+            taken.close()
+            db.engine.dispose()
+    assert status == 503
+    assert body["state"] == "unreachable"
+    assert body["reason"] == "no free connection in the pool"
