@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from ibutsu_server.guard.errors import GuardConfigError
 
 DATABASE_URI_KEY = "SQLALCHEMY_DATABASE_URI"
 POSTGRES_PREFIXES = ("POSTGRESQL", "POSTGRES")
@@ -29,9 +33,21 @@ URL_EXPECTED = (
     "a database URL such as 'postgresql://user:password@host:5432/ibutsu'"
     " or 'sqlite:////path/to/ibutsu.db'"
 )
-# user:password@ in a URL too broken to parse; greedy up to the last "@", to mask too much
-# rather than too little.
-_USERINFO = re.compile(r"^([\w.+-]*://[^:/@?#]*:)(.*)@")
+#: The dialects Ibutsu's migrations run on, as :meth:`URL.get_backend_name` names them.
+SUPPORTED_DIALECTS = ("postgresql", "sqlite")
+SUPPORTED_EXPECTED = "a URL of a supported database, 'postgresql' or 'sqlite'"
+SUPPORTED_FIX = (
+    "point SQLALCHEMY_DATABASE_URI at a PostgreSQL database, as in"
+    " 'postgresql://user:password@host:5432/ibutsu', or at a SQLite file, as in"
+    " 'sqlite:////path/to/ibutsu.db'"
+)
+AMBIGUOUS_EXPECTED = "a URL with at most one '@' after '://', the one before the host"
+AMBIGUOUS_FIX = (
+    "percent-encode each '@' in the password as '%40',"
+    " as in 'postgresql://user:p%40ss@host:5432/ibutsu'"
+)
+# The scheme and the slashes after it, in a URL that may be too broken to parse.
+_SCHEME = re.compile(r"^[A-Za-z][\w.+-]*:/*")
 
 
 def _first(settings: Mapping[str, Any], *keys: str) -> str | None:
@@ -106,32 +122,131 @@ def is_in_memory(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def _masked(url: str) -> tuple[str, str]:
-    """``url`` with its password replaced by ``***``, and the password (``""`` if none)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        match = _USERINFO.match(url)
-        if match is None or not match.group(2):
+def _scheme_and_rest(url: str) -> tuple[str, str]:
+    """``url`` cut after its scheme and the slashes that follow it (``postgresql://``)."""
+    match = _SCHEME.match(url)
+    scheme = match.group(0) if match else ""
+    return scheme, url[len(scheme):]
+
+
+def is_ambiguous(url: str) -> bool:
+    """Whether more than one ``@`` follows the scheme of ``url``, so that where its
+    password ends is unclear.
+
+    SQLAlchemy ends the password at the first ``@``: the rest of it would become the
+    host, port or database, and show in messages and reach the DNS. A URL without a
+    host part (``sqlite:////path``) holds no password and is never ambiguous.
+    """
+    if url.partition("://")[2].startswith("/"):
+        return False
+    return _scheme_and_rest(url)[1].count("@") > 1
+
+
+def _masked_userinfo(url: str) -> tuple[str, str]:
+    """``url`` with all between its scheme and its last ``@`` replaced by ``***``, and that part.
+
+    Internal: may change.
+    """
+    scheme, rest = _scheme_and_rest(url)
+    userinfo, _, host_on = rest.rpartition("@")
+    return f"{scheme}***@{host_on}", userinfo
+
+
+def _masked_text(url: str) -> tuple[str, str]:
+    """``url`` as written, even too broken for SQLAlchemy to parse, with its password
+    replaced by ``***``; and the password as written (``""`` if none).
+
+    Masks too much rather than too little: the user name too when it holds an ``@``,
+    and after a ``:`` that no ``@`` follows, what may be a password with its host missing.
+    Internal: may change.
+    """
+    if is_ambiguous(url):
+        return _masked_userinfo(url)
+    scheme, rest = _scheme_and_rest(url)
+    userinfo, at, host_on = rest.rpartition("@")
+    if not at:
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        host, colon, secret = authority.partition(":")
+        if not (colon and secret) or secret.isdigit():
             return url, ""
-        return f"{match.group(1)}***@{url[match.end():]}", match.group(2)
-    return parsed.render_as_string(hide_password=True), parsed.password or ""
+        return f"{scheme}{host}:***{rest[len(authority):]}", secret
+    user, colon, password = userinfo.partition(":")
+    if not (colon and password):
+        return url, ""
+    return f"{scheme}{user}:***@{host_on}", password
+
+
+def mask_url(url: str | URL) -> str:
+    """``url`` as text fit for a message or a log line: its password replaced by ``***``.
+
+    When the URL is ambiguous (see :func:`is_ambiguous`), all between its scheme
+    and its last ``@`` is replaced, the user name included.
+
+    :param url: a URL, parsed or not; a string SQLAlchemy cannot parse is masked too.
+    """
+    if isinstance(url, str):
+        if is_ambiguous(url):
+            return _masked_userinfo(url)[0]
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            return _masked_text(url)[0]
+    else:
+        parsed = url
+    # Rendering quotes an "@" in the user name, password, database and query: one left
+    # beside the last comes from a host that holds part of a password.
+    rendered = parsed.render_as_string(hide_password=True)
+    return _masked_userinfo(rendered)[0] if is_ambiguous(rendered) else rendered
+
+
+def ambiguous_url_error(url: str) -> GuardConfigError:
+    """The error that refuses an ambiguous ``url``, naming it masked and the fix.
+
+    :param url: the URL as given, or as rendered with its password hidden.
+    """
+    from ibutsu_server.guard.errors import GuardConfigError
+
+    count = _scheme_and_rest(url)[1].count("@")
+    reason = (
+        f"found {count} '@' after '://', so where the password ends is ambiguous:"
+        f" {AMBIGUOUS_FIX}"
+    )
+    return GuardConfigError(DATABASE_URI_KEY, _masked_userinfo(url)[0], AMBIGUOUS_EXPECTED, reason)
 
 
 def check_database_url(url: str) -> None:
-    """Check that ``url`` parses and names a database SQLAlchemy knows, before any engine.
+    """Check ``url`` before any engine exists: it must be unambiguous, parse, and name
+    a dialect SQLAlchemy knows and Ibutsu supports (:data:`SUPPORTED_DIALECTS`).
 
     :raises GuardConfigError: naming ``SQLALCHEMY_DATABASE_URI``, the URL with its
-        password masked, and SQLAlchemy's reason.
+        password masked, what was expected and the fix: for a URL with more than one
+        ``@`` after ``://``, a URL SQLAlchemy cannot parse or load, and a dialect
+        other than PostgreSQL and SQLite.
     """
-    try:
-        make_url(url).get_dialect()
-    except (ArgumentError, ValueError) as exc:
-        from ibutsu_server.guard.errors import GuardConfigError
+    from ibutsu_server.guard.errors import GuardConfigError
 
-        masked, password = _masked(url)
-        reason = str(exc).replace(password, "***") if password else str(exc)
-        raise GuardConfigError(DATABASE_URI_KEY, masked, URL_EXPECTED, reason) from None
+    if is_ambiguous(url):
+        raise ambiguous_url_error(url)
+    failure: str | None = None
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        failure = str(exc)
+    if failure is not None:
+        # Raised outside the except block: SQLAlchemy's error, which may quote the
+        # password, is not even the context of this one.
+        masked, password = _masked_text(url)
+        for hidden in {password, unquote(password)} - {""}:
+            failure = failure.replace(hidden, "***")
+        raise GuardConfigError(DATABASE_URI_KEY, masked, URL_EXPECTED, failure)
+    dialect = parsed.get_backend_name()
+    if dialect not in SUPPORTED_DIALECTS:
+        reason = (
+            f"found dialect {dialect!r}, which Ibutsu's migrations do not support:"
+            f" {SUPPORTED_FIX}"
+        )
+        raise GuardConfigError(DATABASE_URI_KEY, mask_url(parsed), SUPPORTED_EXPECTED, reason)
 
 
 ENGINE_OPTIONS_KEY = "SQLALCHEMY_ENGINE_OPTIONS"

@@ -42,7 +42,9 @@ from guard_databases import (
 from guard_processes import WAIT, query
 from test_cli import flask_db_loading_the_app
 
-from ibutsu_server import create_app
+from flask import Flask
+
+from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.db.legacy import BASELINE_REVISION
 from ibutsu_server.guard import (
     BrokenVersionTableError,
@@ -52,11 +54,13 @@ from ibutsu_server.guard import (
     LegacyTooOldError,
     LegacyUnprovenError,
     MigrationFailedError,
+    MigrationGuard,
     MultipleHeadsError,
     StateName,
     UnknownRevisionError,
     UnversionedDatabaseError,
 )
+from ibutsu_server.guard.connect import masked_url
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -73,6 +77,16 @@ CANNOT_LOG_IN_EXPECTED = (
 CANNOT_LOG_IN_FIX = "fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create them on the server"
 LEGACY_UNPROVEN_FIX = f"'flask db stamp {BASELINE_REVISION}' then 'flask db upgrade'"
 LEGACY_TOO_OLD_FIX = "Upgrade it with the last pre-Alembic release (2.8.x)"
+AMBIGUOUS_FOUND = "(found 2 '@' after '://', so where the password ends is ambiguous"
+AMBIGUOUS_EXPECTED = "must be a URL with at most one '@' after '://', the one before the host"
+AMBIGUOUS_FIX = "percent-encode each '@' in the password as '%40'"
+UNSUPPORTED_EXPECTED = "must be a URL of a supported database, 'postgresql' or 'sqlite'"
+UNSUPPORTED_FIX = "point SQLALCHEMY_DATABASE_URI at a PostgreSQL database"
+UNAVAILABLE_EXPECTED = "Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT"
+UNAVAILABLE_FIX = (
+    "check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server runs,"
+    " or raise IBUTSU_DB_WAIT_TIMEOUT"
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,13 @@ class Where:
         return url.render_as_string(hide_password=False)
 
     def fields(self) -> dict[str, str]:
-        """What a case's words may refer to: ``{db}``, ``{port}``, ``{role}``, ``{tmp}``,
-        ``{head}``."""
-        port = str(sa.make_url(self.database).port or 5432)
+        """What a case's words may refer to: ``{db}``, ``{host}``, ``{port}``, ``{role}``,
+        ``{tmp}``, ``{head}``."""
+        url = sa.make_url(self.database)
         return {
             "db": self.name,
-            "port": port,
+            "host": str(url.host),
+            "port": str(url.port or 5432),
             "role": self.role,
             "tmp": str(self.tmp),
             "head": HEAD,
@@ -139,6 +154,22 @@ def _at_database(where: Where) -> dict[str, Any]:
     return {URI: where.url()}
 
 
+def _at_in_password(where: Where, **parts: Any) -> str:
+    """The database's URL with an ``@`` in the password, percent-encoded as ``%40``.
+
+    Each side of the ``@`` is :data:`PASSWORD`, so either half showing anywhere fails
+    the test.
+    """
+    url = sa.make_url(where.database).set(password=f"{PASSWORD}@{PASSWORD}", **parts)
+    return url.render_as_string(hide_password=False)
+
+
+def _unencoded_at_in_password(where: Where, **parts: Any) -> str:
+    """The same URL with the ``@`` left as it is: SQLAlchemy would end the password
+    there and read the rest as part of the host."""
+    return _at_in_password(where, **parts).replace("%40", "@")
+
+
 @dataclass(frozen=True)
 class BadInput:
     """One bad input and everything the guard must say about it.
@@ -156,7 +187,7 @@ class BadInput:
         subprocess.
     :ivar status_words: what ``db status`` prints, when not the message's words.
 
-    The words may hold ``{db}``, ``{port}``, ``{role}``, ``{tmp}`` and ``{head}``.
+    The words may hold ``{db}``, ``{host}``, ``{port}``, ``{role}``, ``{tmp}`` and ``{head}``.
     """
 
     name: str
@@ -207,33 +238,119 @@ def _refused(
     )
 
 
+def _bad_url(
+    name: str,
+    url: Callable[[Where], str],
+    found: tuple[str, ...],
+    *,
+    expected: str = URL_EXPECTED,
+    fix: str = "SQLALCHEMY_DATABASE_URI must be",
+    environment: bool = False,
+) -> BadInput:
+    """A SQLALCHEMY_DATABASE_URI refused before any engine exists."""
+    return BadInput(
+        name,
+        GuardConfigError,
+        found,
+        expected,
+        fix,
+        exit_code=2,
+        key=URI,
+        settings=lambda w: {URI: url(w)},
+        environment=environment,
+    )
+
+
+def _unreachable(
+    name: str,
+    settings: Callable[[Where], Mapping[str, Any]],
+    found: tuple[str, ...],
+    *,
+    environment: bool = False,
+) -> BadInput:
+    """A database no server answers for within the wait timeout."""
+    return BadInput(
+        name,
+        DatabaseUnavailableError,
+        found,
+        UNAVAILABLE_EXPECTED,
+        UNAVAILABLE_FIX,
+        exit_code=2,
+        settings=settings,
+        environment=environment,
+    )
+
+
 CASES = (
     # The URL and the settings: nothing is read from the database.
-    BadInput(
+    _bad_url(
         "malformed_url_port_not_a_number",
-        GuardConfigError,
+        lambda w: f"postgresql://postgres:{PASSWORD}@127.0.0.1:notaport/{w.name}",
         found=(
             "got 'postgresql://postgres:***@127.0.0.1:notaport/{db}'",
             "(invalid literal for int() with base 10: 'notaport')",
         ),
-        expected=URL_EXPECTED,
-        fix="SQLALCHEMY_DATABASE_URI must be",
-        exit_code=2,
-        key=URI,
-        settings=lambda w: {URI: f"postgresql://postgres:{PASSWORD}@127.0.0.1:notaport/{w.name}"},
     ),
-    BadInput(
+    _bad_url(
         "unknown_url_scheme_from_the_environment",
-        GuardConfigError,
+        lambda w: f"nonsense://postgres:{PASSWORD}@127.0.0.1/{w.name}",
         found=(
             "got 'nonsense://postgres:***@127.0.0.1/{db}'",
             "(Can't load plugin: sqlalchemy.dialects:nonsense)",
         ),
-        expected=URL_EXPECTED,
-        fix="SQLALCHEMY_DATABASE_URI must be",
-        exit_code=2,
-        key=URI,
-        settings=lambda w: {URI: f"nonsense://postgres:{PASSWORD}@127.0.0.1/{w.name}"},
+        environment=True,
+    ),
+    _bad_url(
+        "malformed_url_one_slash",
+        lambda w: f"postgresql:/postgres:{PASSWORD}@127.0.0.1/{w.name}",
+        found=(
+            "got 'postgresql:/postgres:***@127.0.0.1/{db}'",
+            "(Could not parse SQLAlchemy URL from given URL string)",
+        ),
+    ),
+    _bad_url(
+        # the password reads as the port, of a host named after the user
+        "malformed_url_host_missing",
+        lambda w: f"postgresql://postgres:{PASSWORD}/{w.name}",
+        found=(
+            "got 'postgresql://postgres:***/{db}'",
+            "(invalid literal for int() with base 10: '***')",
+        ),
+    ),
+    _bad_url(
+        "unencoded_at_in_password",
+        _unencoded_at_in_password,
+        found=("got 'postgresql://***@{host}:{port}/{db}'", AMBIGUOUS_FOUND),
+        expected=AMBIGUOUS_EXPECTED,
+        fix=AMBIGUOUS_FIX,
+    ),
+    _bad_url(
+        "unencoded_at_in_password_port_not_a_number_from_the_environment",
+        lambda w: f"postgresql://postgres:{PASSWORD}@{PASSWORD}@127.0.0.1:notaport/{w.name}",
+        found=("got 'postgresql://***@127.0.0.1:notaport/{db}'", AMBIGUOUS_FOUND),
+        expected=AMBIGUOUS_EXPECTED,
+        fix=AMBIGUOUS_FIX,
+        environment=True,
+    ),
+    _bad_url(
+        "unsupported_dialect_mssql",
+        lambda w: f"mssql+pyodbc://sa:{PASSWORD}@127.0.0.1:1433/{w.name}",
+        found=(
+            "got 'mssql+pyodbc://sa:***@127.0.0.1:1433/{db}'",
+            "(found dialect 'mssql', which Ibutsu's migrations do not support",
+        ),
+        expected=UNSUPPORTED_EXPECTED,
+        fix=UNSUPPORTED_FIX,
+    ),
+    _bad_url(
+        "unsupported_dialect_oracle_from_the_environment",
+        lambda w: f"oracle+oracledb://ibutsu:{PASSWORD}@127.0.0.1:1521/{w.name}",
+        found=(
+            "got 'oracle+oracledb://ibutsu:***@127.0.0.1:1521/{db}'",
+            "(found dialect 'oracle', which Ibutsu's migrations do not support",
+        ),
+        expected=UNSUPPORTED_EXPECTED,
+        fix=UNSUPPORTED_FIX,
         environment=True,
     ),
     BadInput(
@@ -295,19 +412,38 @@ CASES = (
         settings=lambda w: {URI: w.url(), "IBUTSU_DB_MIGRATIONS_DIR": f"{w.tmp}/no_env"},
     ),
     # Reaching the database.
-    BadInput(
+    _unreachable(
         "unknown_host",
-        DatabaseUnavailableError,
+        lambda w: {URI: w.url(host="db.invalid")},
         found=(
             "on host 'db.invalid' as user 'postgres'",
             "(URL 'postgresql://postgres:***@db.invalid:{port}/{db}')",
             # the driver's own words follow; psycopg 3 and psycopg2 word them differently
         ),
-        expected="Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT",
-        fix="check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server runs,"
-        " or raise IBUTSU_DB_WAIT_TIMEOUT",
-        exit_code=2,
-        settings=lambda w: {URI: w.url(host="db.invalid")},
+    ),
+    _unreachable(
+        "unknown_host_encoded_at_in_password",
+        lambda w: {URI: _at_in_password(w, host="db.invalid")},
+        found=(
+            "on host 'db.invalid' as user 'postgres'",
+            "(URL 'postgresql://postgres:***@db.invalid:{port}/{db}')",
+        ),
+    ),
+    _unreachable(
+        "connection_refused_at_in_password_from_the_environment",
+        # POSTGRESQL_* may hold any character: the URL built from them encodes it
+        lambda w: {
+            "POSTGRESQL_HOST": "127.0.0.1",
+            "POSTGRESQL_PORT": "1",
+            "POSTGRESQL_DB": w.name,
+            "POSTGRESQL_USER": "postgres",
+            "POSTGRESQL_PASSWORD": f"{PASSWORD}@{PASSWORD}",
+        },
+        found=(
+            "on host '127.0.0.1' as user 'postgres'",
+            "(URL 'postgresql://postgres:***@127.0.0.1:1/{db}')",
+        ),
+        environment=True,
     ),
     BadInput(
         "login_refused_role_cannot_log_in",
@@ -589,3 +725,64 @@ def test_bad_input(
     assert databases_named_like(where, request) == databases
     for text in (*texts(error), output, caplog.text):
         assert PASSWORD not in text
+
+
+def _app_without_create_app(url: str, mode: str) -> Flask:
+    """An app whose guard gets its engine from elsewhere than ``create_app``, which
+    checks the URL: the guard must refuse an ambiguous one itself."""
+    app = Flask(__name__)
+    app.config.update(IBUTSU_DB_MIGRATE=mode, IBUTSU_DB_WAIT_TIMEOUT=0.5)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    MigrationGuard(app, directory=MIGRATIONS_DIR, engine=lambda _: engine)
+    return app
+
+
+def test_guard_refuses_an_engine_with_unencoded_at_before_connecting(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At boot and in ``flask db status``, an engine whose host holds part of the password
+    is refused before any connection, with the URL masked up to the host."""
+    caplog.set_level(logging.DEBUG, logger="ibutsu_server")
+    where = Where(postgres_url, "postgresql", "", tmp_path)
+    url = _unencoded_at_in_password(where)
+    before = snapshot(postgres_url)
+    words = [
+        "SQLALCHEMY_DATABASE_URI " + AMBIGUOUS_EXPECTED,
+        "got 'postgresql://***@{host}:{port}/{db}'".format(**where.fields()),
+        AMBIGUOUS_FOUND,
+        AMBIGUOUS_FIX,
+    ]
+
+    with pytest.raises(GuardConfigError) as raised:
+        _app_without_create_app(url, "upgrade")
+    for word in words:
+        assert word in raised.value.message, raised.value.message
+
+    result = _app_without_create_app(url, "off").test_cli_runner().invoke(args=["db", "status"])
+    assert result.exit_code == 2, result.output
+    for word in words:
+        assert word in result.output, result.output
+
+    assert snapshot(postgres_url) == before
+    for text in (*texts(raised.value), result.output, caplog.text):
+        assert PASSWORD not in text
+
+
+def test_url_in_the_boot_log_line_is_masked(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-encoded ``@`` in the password boots, logged as ``***``; an engine whose
+    host holds part of a password renders masked up to the host."""
+    caplog.set_level(logging.INFO, logger="ibutsu_server")
+    where = Where(postgres_url, "postgresql", "", tmp_path)
+    host_on = "@{host}:{port}/{db}".format(**where.fields())
+
+    create_app(app_config(_at_in_password(where), "upgrade"))
+    assert f"Database postgresql://postgres:***{host_on}: at_head" in caplog.text
+    assert PASSWORD not in caplog.text
+
+    engine = sa.create_engine(_unencoded_at_in_password(where), poolclass=sa.NullPool)
+    try:
+        assert masked_url(engine) == f"postgresql://***{host_on}"
+    finally:
+        engine.dispose()

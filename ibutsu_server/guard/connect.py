@@ -8,6 +8,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ibutsu_server.config import ambiguous_url_error, is_ambiguous, mask_url
 from ibutsu_server.guard.errors import DatabaseUnavailableError, database_reason
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,19 @@ _PERMANENT = (
 
 
 def masked_url(engine: Engine) -> str:
-    """The engine's URL with its password hidden."""
-    return engine.url.render_as_string(hide_password=True)
+    """The engine's URL with its password hidden (see :func:`ibutsu_server.config.mask_url`)."""
+    return mask_url(engine.url)
+
+
+def refuse_ambiguous_url(engine: Engine) -> None:
+    """Refuse an engine whose host holds an ``@``: part of a password whose ``@`` was
+    not percent-encoded. An engine not made by ``create_app`` skipped that check.
+
+    :raises GuardConfigError: before any connection, so the host is never looked up.
+    """
+    rendered = engine.url.render_as_string(hide_password=True)
+    if is_ambiguous(rendered):
+        raise ambiguous_url_error(rendered)
 
 
 def _describe(engine: Engine, exc: BaseException) -> str:
@@ -38,7 +50,9 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
     """Return once ``engine`` connects; retry with backoff up to ``timeout`` seconds.
 
     :raises DatabaseUnavailableError: naming host and database, password masked.
+    :raises GuardConfigError: when the URL is ambiguous; see :func:`refuse_ambiguous_url`.
     """
+    refuse_ambiguous_url(engine)
     deadline = time.monotonic() + timeout
     delay = 0.1
     while True:
