@@ -427,6 +427,17 @@ class ThrowawayServer:
         self.start()
         self.running = True
 
+    def init_standby_of(self, primary: ThrowawayServer) -> None:
+        """Copy ``primary`` with pg_basebackup and start the copy as its hot standby."""
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(
+            str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-R", "-X", "stream",
+            "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+        )
+        self.start()
+        self.running = True
+
     def _pg_ctl(self, action: str, *extra: str) -> None:
         self._run(
             str(PG_BIN / "pg_ctl"), action, "-D", str(self.data), "-w", "-t", "30",
@@ -476,6 +487,17 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
                 f"cannot start a throwaway PostgreSQL server: {exc}"
                 f" {detail.decode(errors='replace')[-500:]}"
             )
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def hot_standby(primary: ThrowawayServer) -> Iterator[ThrowawayServer]:
+    """A running hot standby of ``primary``, replicating by streaming."""
+    server = ThrowawayServer()
+    try:
+        server.init_standby_of(primary)
         yield server
     finally:
         server.stop()

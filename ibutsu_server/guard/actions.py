@@ -215,8 +215,22 @@ class Runner:
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
         with migration_lock(self.engine, self.lock_timeout) as held:
-            self.run(command.stamp, target, connection=held.connection)
+            try:
+                self.run(command.stamp, target, connection=held.connection)
+            except sa.exc.DBAPIError as exc:
+                raise self._failure(exc, None, (), []) from exc
             return self.inspect()
+
+    def read(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run an ``alembic.command`` function that only reads: it creates no version table,
+        and on PostgreSQL its transaction is read-only."""
+        with self._migration_connection() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(postgresql_readonly=True)
+            config = alembic_config(self.scripts.directory)
+            config.attributes["connection"] = connection
+            config.attributes["read_only"] = True
+            action(config, *args, **kwargs)
 
     def _failure(
         self,
@@ -269,7 +283,7 @@ class Runner:
         error: BaseException = exc
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             error = exc.orig  # the database's words; the statement is in the chained error
-        reason = f"{type(error).__name__}: {database_reason(error)}"
+        reason = f"{type(error).__name__}: {database_reason(error).rstrip('.')}"
         which = f"Revision {failed!r}" if failed else "The migration"
         return MigrationFailedError(
             f"{which} failed with {reason}."
@@ -281,21 +295,33 @@ class Runner:
         )
 
 
-# SQLSTATE insufficient_privilege, as psycopg (sqlstate) and psycopg2 (pgcode) report it.
+# SQLSTATEs, as psycopg (sqlstate) and psycopg2 (pgcode) report them.
 _INSUFFICIENT_PRIVILEGE = "42501"
+_READ_ONLY_TRANSACTION = "25006"
 
 
 def _privilege_hint(error: BaseException, engine: Engine) -> str:
-    """What to do when the database user may not change the schema; "" for other errors."""
+    """What to do when the database refuses the change for who or where it is; "" else."""
     code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code == _READ_ONLY_TRANSACTION:
+        return (
+            " The database accepts no writes here (a read-only transaction, or a hot"
+            " standby): run the migrations against the primary, as a user that may write."
+        )
     if code != _INSUFFICIENT_PRIVILEGE:
         return ""
     user = engine.url.username
     who = f"The user {user!r}" if user else "The connecting user"
+    if "for schema" in str(error):
+        return (
+            f" {who} lacks a privilege the migrations need: expected it to own the schema,"
+            " or to hold CREATE on it. Run the migrations as the schema's owner, or grant it,"
+            f" e.g. 'GRANT CREATE ON SCHEMA public TO {user or '<user>'}'."
+        )
     return (
-        f" {who} lacks a privilege the migrations need: expected it to own the schema,"
-        " or to hold CREATE on it. Run the migrations as the schema's owner, or grant it,"
-        f" e.g. 'GRANT CREATE ON SCHEMA public TO {user or '<user>'}'."
+        f" {who} lacks a privilege the migrations need on the object named above: expected"
+        " it to own the schema's tables. Run the migrations as their owner, or grant what is"
+        f" missing, e.g. 'GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO {user or '<user>'}'."
     )
 
 

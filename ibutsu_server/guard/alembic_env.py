@@ -30,12 +30,15 @@ def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
     - ``transaction_per_migration``: a failing revision leaves the last good one;
     - ``transactional_ddl`` on SQLite: :func:`run_on` makes its DDL
       transactional, which Alembic does not assume;
-    - ``on_version_apply``: the guard's per-revision log line.
+    - ``on_version_apply``: the guard's per-revision log line;
+    - ``dont_mutate`` for commands that only read: no version table is created.
     """
     return {
         "transaction_per_migration": True,
         "transactional_ddl": True if connection.dialect.name == "sqlite" else None,
         "on_version_apply": config.attributes.get("on_version_apply"),
+        # A command that only reads (current, history, check) creates no version table.
+        "dont_mutate": bool(config.attributes.get("read_only")),
     }
 
 

@@ -54,6 +54,28 @@ class GuardConfigError(GuardError):
         self.value = value
 
 
+class BrokenScriptsError(GuardError):
+    """A revision file of the script directory cannot be read or imported.
+
+    :ivar directory: the script directory.
+    """
+
+    exit_code = 2
+
+    def __init__(self, directory: str, error: BaseException) -> None:
+        where = getattr(error, "filename", None) or "a revision file"
+        line = getattr(error, "lineno", None)
+        at = f" line {line}" if line else ""
+        reason = getattr(error, "msg", None) or getattr(error, "reason", None) or error
+        super().__init__(
+            f"Cannot load the migration scripts in {directory!r}: {where}{at}:"
+            f" {type(error).__name__}: {reason}. Expected every file in versions/ to be"
+            " a revision Alembic can import, in UTF-8: fix that file, or move it out of"
+            " versions/ if it is not a revision."
+        )
+        self.directory = directory
+
+
 class DatabaseUnavailableError(GuardError):
     """The database could not be reached within the wait timeout.
 
@@ -108,6 +130,12 @@ class MultipleHeadsError(RefusedStateError):
 
 class LockTimeoutError(GuardError):
     """Another process held the migration lock for longer than the lock timeout."""
+
+    exit_code = 2
+
+
+class ReadOnlyDatabaseError(GuardError):
+    """Upgrade mode met a database that accepts no writes (a hot standby)."""
 
     exit_code = 2
 

@@ -43,6 +43,7 @@ from ibutsu_server.guard.errors import (
     DatabaseUnavailableError,
     LockLostError,
     LockTimeoutError,
+    ReadOnlyDatabaseError,
     database_reason,
 )
 
@@ -70,6 +71,8 @@ MAX_POLL_INTERVAL = 0.2
 MAX_POLL_INTERVAL_LISTENING = 1.0
 #: Pause between two tries of a taken SQLite file lock, seconds.
 FILE_LOCK_POLL_INTERVAL = 0.01
+#: SQLSTATE read_only_sql_transaction: a hot standby, or default_transaction_read_only.
+_READ_ONLY_SQL_TRANSACTION = "25006"
 #: PostgreSQL channel on which a holder announces that it released the lock.
 RELEASED_CHANNEL = "ibutsu_migration_lock_released"
 
@@ -221,8 +224,26 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
 
 
 def _listening_connection(engine: Engine) -> Connection:
+    """An autocommit connection listening for the holder's release notice.
+
+    :raises ReadOnlyDatabaseError: on a hot standby or a read-only session, where
+        no migration could run either.
+    """
     connection = _autocommit_connection(engine)
-    connection.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
+    try:
+        connection.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
+    except sa.exc.DBAPIError as exc:
+        connection.close()
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if code != _READ_ONLY_SQL_TRANSACTION:
+            raise
+        url = engine.url
+        raise ReadOnlyDatabaseError(
+            f"Database {url.database!r} on host {url.host or 'localhost'!r} accepts no"
+            f" writes ({database_reason(exc)}): a hot standby, or a read-only session."
+            " Expected the primary in upgrade mode: point SQLALCHEMY_DATABASE_URI at the"
+            " primary to migrate, or use IBUTSU_DB_MIGRATE=check or wait on a standby."
+        ) from exc
     return connection
 
 
@@ -352,7 +373,13 @@ def _release(connection: Connection, key: int, pid: int) -> None:
         return  # the session, and the lock with it, is gone
     connection.rollback()
     connection.execution_options(isolation_level="AUTOCOMMIT")
-    _raw_query(connection, "SELECT pg_advisory_unlock(%(key)s)", {"key": key})
+    # Only in the session that took it: behind a pooler this statement may reach a
+    # session where another client holds the lock, and must not release theirs.
+    _raw_query(
+        connection,
+        "SELECT CASE WHEN pg_backend_pid() = %(pid)s THEN pg_advisory_unlock(%(key)s) END",
+        {"key": key, "pid": pid},
+    )
     if _raw_query(connection, _END_LEFT_LOCK, {"key": key, "pid": pid}) is not None:
         log.warning(
             "The migration lock stayed on server session %s after the unlock (a pooler in"

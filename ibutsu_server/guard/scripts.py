@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from ibutsu_server.guard.errors import BrokenScriptsError
 from ibutsu_server.guard.heads import read_heads
 
 
@@ -35,8 +36,16 @@ class Scripts:
 
     @cached_property
     def script(self) -> ScriptDirectory:
-        """Alembic's view of the directory, loaded on first use."""
-        return ScriptDirectory.from_config(alembic_config(self.directory))
+        """Alembic's view of the directory, every revision file loaded, on first use.
+
+        :raises BrokenScriptsError: when a revision file cannot be read or imported.
+        """
+        script = ScriptDirectory.from_config(alembic_config(self.directory))
+        try:
+            script.revision_map.heads  # noqa: B018  (imports every revision file now)
+        except (SyntaxError, UnicodeDecodeError, ImportError) as exc:
+            raise BrokenScriptsError(self.directory, exc) from exc
+        return script
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -46,11 +55,17 @@ class Scripts:
             return fast
         return tuple(sorted(self.script.get_heads()))
 
-    def is_known(self, revision: str) -> bool:
+    def resolve(self, revision: str) -> str | None:
+        """The full id Alembic takes ``revision`` for (it takes unique prefixes too); else None."""
         try:
-            return self.script.get_revision(revision) is not None
+            script = self.script.get_revision(revision)
         except CommandError:
-            return False
+            return None
+        return script.revision if script is not None else None
+
+    def is_known(self, revision: str) -> bool:
+        """Whether ``revision`` is the full id of a revision."""
+        return self.resolve(revision) == revision
 
     def _ancestors(self, revision: str) -> set[str]:
         return {

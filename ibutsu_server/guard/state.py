@@ -131,7 +131,18 @@ def _version_rows(connection: Connection) -> list[str] | None:
 def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
     head = scripts.heads
     current = tuple(rows)
-    unknown = [rev for rev in rows if not scripts.is_known(rev)]
+    abbreviated = {rev: scripts.resolve(rev) for rev in rows if not scripts.is_known(rev)}
+    if any(abbreviated.values()):
+        shown = ", ".join(
+            f"{rev!r} (short for {full!r})" for rev, full in abbreviated.items() if full
+        )
+        return DatabaseState(
+            StateName.BROKEN_VERSION_TABLE,
+            current,
+            head,
+            detail=f"{VERSION_TABLE} holds {shown}: an abbreviated id, not a full revision id",
+        )
+    unknown = list(abbreviated)
     if unknown:
         return DatabaseState(
             StateName.UNKNOWN_REVISION,
