@@ -252,14 +252,34 @@ def check_database_url(url: str) -> None:
 ENGINE_OPTIONS_KEY = "SQLALCHEMY_ENGINE_OPTIONS"
 
 
+#: libpq's connection options the app's connections get unless the URL or the config sets
+#: them: give up connecting after 10 s, and notice a peer that vanished (TCP keepalives
+#: after 10 s idle, every 5 s, 3 times: about 25 s).
+LIBPQ_DEFAULTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
 def engine_options(url: str, configured: Mapping[str, Any] | None) -> dict[str, Any]:
     """The engine options for ``url``: Ibutsu's defaults under what the config sets.
 
-    On psycopg and psycopg2 Ibutsu turns off native hstore, which it never uses:
-    otherwise every new engine looks the type up in the catalog on its first
-    connection, a cost each process pays at boot.
+    On psycopg and psycopg2 (libpq) Ibutsu turns off native hstore, which it never
+    uses (otherwise every new engine looks the type up in the catalog on its first
+    connection, a cost each process pays at boot), and sets :data:`LIBPQ_DEFAULTS`
+    where neither the URL's query nor ``connect_args`` names them.
     """
-    defaults: dict[str, Any] = {}
-    if make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
-        defaults["use_native_hstore"] = False
-    return {**defaults, **(configured or {})}
+    options = dict(configured or {})
+    parsed = make_url(url)
+    if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return options
+    options.setdefault("use_native_hstore", False)
+    given = dict(options.get("connect_args") or {})
+    for name, value in LIBPQ_DEFAULTS.items():
+        if name not in parsed.query and name not in given:
+            given[name] = value
+    options["connect_args"] = given
+    return options

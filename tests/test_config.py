@@ -22,7 +22,7 @@ from guard_databases import CLOSED_PORT_URL, HEAD, app_config, snapshot, table_n
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import MIGRATIONS_DIR, create_app
-from ibutsu_server.config import engine_options, resolve_database_url
+from ibutsu_server.config import LIBPQ_DEFAULTS, engine_options, resolve_database_url
 from ibutsu_server.guard import GuardConfigError
 from ibutsu_server.guard.settings import read_settings
 
@@ -217,24 +217,40 @@ def test_create_app_embedded_default(instance_path: Path) -> None:
     assert not (instance_path / "ibutsu.db").exists()
 
 
+LIBPQ = {"connect_args": LIBPQ_DEFAULTS}
+
+
 @pytest.mark.parametrize(
     ("url", "configured", "expected"),
     [
-        ("postgresql://u@h/db", None, {"use_native_hstore": False}),
-        ("postgresql+psycopg2://u@h/db", {}, {"use_native_hstore": False}),
+        ("postgresql://u@h/db", None, {"use_native_hstore": False, **LIBPQ}),
+        ("postgresql+psycopg2://u@h/db", {}, {"use_native_hstore": False, **LIBPQ}),
         ("postgresql+pg8000://u@h/db", None, {}),
         ("sqlite:///ibutsu.db", {"echo": True}, {"echo": True}),
         (
             "postgresql://u@h/db",
             {"use_native_hstore": True, "pool_size": 3},
-            {"use_native_hstore": True, "pool_size": 3},
+            {"use_native_hstore": True, "pool_size": 3, **LIBPQ},
+        ),
+        (
+            "postgresql://u@h/db?connect_timeout=3",
+            {"connect_args": {"keepalives_idle": 60, "options": "-c x=y"}},
+            {
+                "use_native_hstore": False,
+                "connect_args": {
+                    **{k: v for k, v in LIBPQ_DEFAULTS.items() if k != "connect_timeout"},
+                    "keepalives_idle": 60,
+                    "options": "-c x=y",
+                },
+            },
         ),
     ],
 )
 def test_engine_options_defaults_under_the_config(
     url: str, configured: dict[str, object] | None, expected: dict[str, object]
 ) -> None:
-    """psycopg engines skip the hstore lookup unless the config says otherwise."""
+    """psycopg engines skip the hstore lookup and get libpq's timeouts and keepalives,
+    unless the URL or the config says otherwise."""
     assert engine_options(url, configured) == expected
 
 

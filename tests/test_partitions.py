@@ -1,0 +1,83 @@
+"""Bounds on a database that stops answering: connect timeout, keepalives, and the limits
+the lock holder's server session gets, so that it cannot outlive its client for long."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import sqlalchemy as sa
+from guard_databases import app_config
+from guard_processes import TcpForwarder, boot_config, free_port, query
+from guard_processes import boot as boot_here
+
+from ibutsu_server import create_app
+from ibutsu_server.config import LIBPQ_DEFAULTS
+from ibutsu_server.db import db
+from ibutsu_server.guard import DatabaseUnavailableError
+from ibutsu_server.guard.lock import SESSION_BOUND
+
+pytestmark = [pytest.mark.usefixtures("clean_environment"),
+              pytest.mark.ibutsu_db_dialects("postgresql")]
+
+
+def test_app_connections_keep_alive(ibutsu_db_url: str) -> None:
+    """The app's PostgreSQL sockets carry TCP keepalives with the stated timings."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": ibutsu_db_url, "IBUTSU_DB_MIGRATE": "check"})
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                raw = connection.connection.dbapi_connection
+                assert raw is not None
+                sock = socket.socket(fileno=raw.fileno())
+                try:
+                    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                    idle = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+                    interval = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+                    count = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+                finally:
+                    sock.detach()
+        finally:
+            db.engine.dispose()
+    assert (idle, interval, count) == (
+        LIBPQ_DEFAULTS["keepalives_idle"],
+        LIBPQ_DEFAULTS["keepalives_interval"],
+        LIBPQ_DEFAULTS["keepalives_count"],
+    )
+
+
+def test_a_silent_path_fails_the_boot_within_the_connect_timeout(ibutsu_db_url: str) -> None:
+    """A path that accepts the connection and then says nothing: the boot stops with a guard
+    error after the connect timeout, instead of hanging."""
+    url = sa.make_url(ibutsu_db_url)
+    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
+    forwarder.freeze()
+    try:
+        through = url.set(host="127.0.0.1", port=forwarder.port)
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailableError) as refused:
+            create_app(
+                app_config(through.render_as_string(False), "check", IBUTSU_DB_WAIT_TIMEOUT=0)
+            )
+        took = time.monotonic() - started
+    finally:
+        forwarder.close()
+    assert "timeout expired" in refused.value.message
+    assert took < LIBPQ_DEFAULTS["connect_timeout"] + 10
+
+
+def test_the_holder_session_is_bounded(empty_url: str) -> None:
+    """The session that holds the lock and migrates has the server-side limits set: an
+    orphaned statement, a vanished client and an abandoned transaction all end."""
+    state = boot_here(boot_config(empty_url, "session_settings", IBUTSU_DB_DDL_LOCK_TIMEOUT=7))
+    assert state.current == ("sess0001",)
+    settings = dict(query(empty_url, "SELECT name, value FROM session_settings"))
+    assert settings == {
+        "idle_in_transaction_session_timeout": f"{SESSION_BOUND // 60}min",
+        "client_connection_check_interval": "5s",
+        "tcp_keepalives_idle": "10",
+        "tcp_keepalives_interval": "5",
+        "tcp_keepalives_count": "3",
+        "lock_timeout": "7s",
+    }
