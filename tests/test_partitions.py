@@ -9,14 +9,24 @@ import time
 import pytest
 import sqlalchemy as sa
 from guard_databases import app_config
-from guard_processes import TcpForwarder, boot_config, free_port, query
+from pathlib import Path
+
+from guard_processes import (
+    Processes,
+    TcpForwarder,
+    advisory_lock_held,
+    boot_config,
+    free_port,
+    query,
+    wait_until,
+)
 from guard_processes import boot as boot_here
 
 from ibutsu_server import create_app
 from ibutsu_server.config import LIBPQ_DEFAULTS
 from ibutsu_server.db import db
 from ibutsu_server.guard import DatabaseUnavailableError
-from ibutsu_server.guard.lock import SESSION_BOUND
+from ibutsu_server.guard.lock import PROBE_INTERVAL, PROBE_TIMEOUT, SESSION_BOUND
 
 pytestmark = [pytest.mark.usefixtures("clean_environment"),
               pytest.mark.ibutsu_db_dialects("postgresql")]
@@ -81,3 +91,31 @@ def test_the_holder_session_is_bounded(empty_url: str) -> None:
         "tcp_keepalives_count": "3",
         "lock_timeout": "7s",
     }
+
+
+def test_a_path_that_goes_silent_mid_migration_stops_the_holder(
+    empty_url: str, processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy freezes while a revision runs: the holder notices within the watchdog's bound
+    and stops; once the proxy's sockets close, the server ends the session and its lock."""
+    url = sa.make_url(empty_url)
+    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
+    try:
+        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
+        marker = tmp_path / "marker"
+        monkeypatch.setenv("IBUTSU_TEST_MARKER", str(marker))
+        holder = processes.boot(boot_config(through, "sleeping"), "holder")
+        wait_until(marker.exists, "the long revision to begin")
+        forwarder.freeze()
+        frozen = time.monotonic()
+        bound = PROBE_INTERVAL + PROBE_TIMEOUT + LIBPQ_DEFAULTS["connect_timeout"] + 10
+        assert holder.wait(timeout=bound) == 1, holder.describe()
+        assert time.monotonic() - frozen < bound
+        assert "The database has not answered" in holder.log, holder.describe()
+        assert holder.result()["error"] == "MigrationFailedError", holder.describe()
+    finally:
+        forwarder.close()
+    wait_until(lambda: not advisory_lock_held(empty_url), "the server to end the session", 20)
+    assert query(empty_url, "SELECT version_num FROM alembic_version") == [("sleep0001",)]
+    monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
+    assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)

@@ -257,7 +257,7 @@ class Runner:
         after: DatabaseState | None = None
         unread = ""
         try:
-            after = self.inspect()
+            after = self.inspect(attempts=1)
         except sa.exc.DBAPIError as read_error:
             unread = (
                 f" Its revision could not be read afterwards ({database_reason(read_error)});"

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +113,62 @@ _BOUND_SESSION = (
     f" ('idle_in_transaction_session_timeout', '{SESSION_BOUND}s')"
     ") AS wanted (name, value) JOIN pg_settings USING (name)"
 )
+
+
+#: The holder's watchdog asks the server, on a connection of its own, this often (s)...
+PROBE_INTERVAL = 10.0
+#: ... and takes the path to the server for cut when no answer comes within this (s).
+PROBE_TIMEOUT = 20.0
+
+
+class _Watchdog:
+    """Stops a migration whose path to the server has gone silent.
+
+    A middlebox that keeps acknowledging (a frozen proxy) defeats TCP keepalives,
+    and the migrating connection would wait for its reply forever. While the lock
+    is held, a thread asks the server ``SELECT 1`` every :data:`PROBE_INTERVAL`
+    seconds on a connection of its own; if no answer comes within
+    :data:`PROBE_TIMEOUT`, it shuts the holder's socket down, so that the
+    migration fails at once (its server session then ends within
+    :data:`SESSION_BOUND` of its last statement).
+    """
+
+    def __init__(self, engine: Engine, holder: Connection) -> None:
+        self.engine = engine
+        self.socket = holder.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="ibutsu-lock-watchdog", daemon=True)
+        self.thread.start()
+
+    def _probe(self, answered: threading.Event) -> None:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            answered.set()
+        except Exception:  # no answer is what the watchdog looks for
+            log.debug("The watchdog's probe failed", exc_info=True)
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(PROBE_INTERVAL):
+            answered = threading.Event()
+            threading.Thread(target=self._probe, args=(answered,), daemon=True).start()
+            if answered.wait(PROBE_TIMEOUT) or self.stopped.is_set():
+                continue
+            log.error(
+                "The database has not answered for %g s (a network partition, or a proxy"
+                " that stopped forwarding): stopping the migration; its server session ends"
+                " on the server's own limits",
+                PROBE_TIMEOUT,
+            )
+            try:
+                with socket.socket(fileno=os.dup(self.socket)) as cut:
+                    cut.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                log.debug("Could not shut the migration's socket down", exc_info=True)
+            return
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 @dataclass(frozen=True)
@@ -405,7 +463,11 @@ def _postgresql_lock(
         connection.commit()
         connection.execution_options(isolation_level=connection.default_isolation_level)
         sa.event.listen(connection, "before_cursor_execute", check)
-        yield Hold(True, connection)
+        watchdog = _Watchdog(engine, connection)
+        try:
+            yield Hold(True, connection)
+        finally:
+            watchdog.stop()
     finally:
         if sa.event.contains(connection, "before_cursor_execute", check):
             sa.event.remove(connection, "before_cursor_execute", check)
