@@ -125,12 +125,16 @@ def test_a_silent_partition_answers_503_within_the_bound(postgres_url: str) -> N
         app = create_app(app_config(through.render_as_string(hide_password=False), "check"))
         assert _timed_get(app, "/api/health/database")[0] == 200
         forwarder.freeze()
+        reasons = []
         for _ in range(2):
             status, body, took = _timed_get(app, "/api/health/database")
             assert status == 503
             assert body["state"] == "unreachable"
-            assert body["reason"] == f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
             assert took < DATABASE_CHECK_TIMEOUT + 5
+            reasons.append(body["reason"])
+        # The second request joins the first one's check, which the connect timeout may end.
+        assert reasons[0] == f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
+        assert reasons[1] in (reasons[0], "ConnectionTimeout", "OperationalError")
     finally:
         forwarder.close()
 
