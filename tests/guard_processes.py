@@ -327,6 +327,7 @@ class TcpForwarder:
         self.accepted = 0
         self._stopping = threading.Event()
         self._frozen = threading.Event()
+        self._cutting = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.setblocking(False)
         self._selector = selectors.DefaultSelector()
@@ -359,11 +360,20 @@ class TcpForwarder:
         """Stop moving bytes, with every connection left open: a silent partition."""
         self._frozen.set()
 
+    def cut(self) -> None:
+        """Close every forwarded connection at once, both ways, as a failing proxy does."""
+        self._cutting.set()
+
     def _serve(self) -> None:
         while not self._stopping.is_set():
             if self._frozen.is_set():
                 self._stopping.wait(0.1)
                 continue
+            if self._cutting.is_set():
+                self._cutting.clear()
+                for sock in list(self._peers):
+                    if sock in self._peers:
+                        self._close_pair(sock)
             for key, _ in self._selector.select(timeout=0.1):
                 sock = key.fileobj
                 assert isinstance(sock, socket.socket)

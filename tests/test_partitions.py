@@ -119,3 +119,29 @@ def test_a_path_that_goes_silent_mid_migration_stops_the_holder(
     assert query(empty_url, "SELECT version_num FROM alembic_version") == [("sleep0001",)]
     monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
     assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)
+
+
+def test_a_proxy_that_cuts_the_connections_mid_migration(
+    empty_url: str, processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection is cut during a revision's long statement: the holder stops with a
+    guard error at the last good revision, the server ends the orphaned statement and its
+    lock, and the next boot goes on."""
+    url = sa.make_url(empty_url)
+    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
+    try:
+        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
+        marker = tmp_path / "marker"
+        monkeypatch.setenv("IBUTSU_TEST_MARKER", str(marker))
+        holder = processes.boot(boot_config(through, "sleeping"), "holder")
+        wait_until(marker.exists, "the long revision to begin")
+        forwarder.cut()
+        assert holder.wait() == 1, holder.describe()
+        result = holder.result()
+        assert result["error"] == "MigrationFailedError", holder.describe()
+        assert "The database stays at 'sleep0001'" in result["message"], holder.describe()
+    finally:
+        forwarder.close()
+    wait_until(lambda: not advisory_lock_held(empty_url), "the server to end the session", 20)
+    monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
+    assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)
