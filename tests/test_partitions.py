@@ -15,6 +15,7 @@ from guard_processes import (
     Processes,
     TcpForwarder,
     advisory_lock_held,
+    advisory_lock_session,
     boot_config,
     free_port,
     query,
@@ -145,3 +146,24 @@ def test_a_proxy_that_cuts_the_connections_mid_migration(
     wait_until(lambda: not advisory_lock_held(empty_url), "the server to end the session", 20)
     monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
     assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)
+
+
+def test_a_waiter_on_a_path_that_goes_silent_gives_up(
+    empty_url: str, processes: Processes
+) -> None:
+    """A process waiting for the lock while its path freezes ends within the lock timeout
+    plus the bound on one poll and one connect, with a guard error, instead of hanging."""
+    url = sa.make_url(empty_url)
+    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
+    try:
+        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
+        with advisory_lock_session(empty_url):
+            waiter = processes.boot(boot_config(through, IBUTSU_DB_LOCK_TIMEOUT=5), "waiter")
+            waiter.wait_for("Waiting for the migration lock", in_log=True)
+            forwarder.freeze()
+            bound = 5 + PROBE_TIMEOUT + LIBPQ_DEFAULTS["connect_timeout"] + 15
+            assert waiter.wait(timeout=bound) == 1, waiter.describe()
+        assert waiter.result()["error"] in ("DatabaseUnavailableError", "LockTimeoutError")
+        assert "Traceback" not in waiter.log
+    finally:
+        forwarder.close()

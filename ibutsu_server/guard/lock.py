@@ -121,6 +121,35 @@ PROBE_INTERVAL = 10.0
 PROBE_TIMEOUT = 20.0
 
 
+def _shut_down(descriptor: int) -> None:
+    """Shut a connection's socket down, so that a call blocked on it returns at once."""
+    try:
+        with socket.socket(fileno=os.dup(descriptor)) as cut:
+            cut.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        log.debug("Could not shut a socket down", exc_info=True)
+
+
+@contextmanager
+def _answered_within(connection: Connection | None, seconds: float) -> Iterator[None]:
+    """Shut ``connection``'s socket down if the block still waits after ``seconds``.
+
+    For a waiter's short queries, whose path may go silent: the query then fails
+    with a lost connection, which the waiter knows how to handle.
+    """
+    raw: Any = connection.connection.dbapi_connection if connection is not None else None
+    if raw is None or connection is None or connection.invalidated:
+        yield
+        return
+    timer = threading.Timer(seconds, _shut_down, args=(raw.fileno(),))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class _Watchdog:
     """Stops a migration whose path to the server has gone silent.
 
@@ -160,11 +189,7 @@ class _Watchdog:
                 " on the server's own limits",
                 PROBE_TIMEOUT,
             )
-            try:
-                with socket.socket(fileno=os.dup(self.socket)) as cut:
-                    cut.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                log.debug("Could not shut the migration's socket down", exc_info=True)
+            _shut_down(self.socket)
             return
 
     def stop(self) -> None:
@@ -337,7 +362,7 @@ def _warn_lost(reason: str) -> None:
 
 def _try_lock(connection: Connection, key: int) -> int | None:
     """Take the lock on ``connection``'s session: its backend pid, or ``None`` if taken."""
-    locked, pid = _raw_query(connection, _TRY_LOCK, {"key": key})
+    locked, pid = connection.exec_driver_sql(_TRY_LOCK, {"key": key}).one()
     if locked is None:
         log.warning(
             "This connection's server session already holds the migration lock for another"
@@ -367,7 +392,9 @@ def _acquire_advisory(
     try:
         while True:
             if attempt > 0 and unless is not None:
-                if unless(connection):
+                with _answered_within(connection, PROBE_TIMEOUT):
+                    needless = unless(connection)
+                if needless:
                     # Woken (or polled) after the holder finished: no need to take the lock.
                     if connection is not None:
                         connection.close()
@@ -384,7 +411,8 @@ def _acquire_advisory(
                     lost = database_reason(exc)
             if connection is not None:
                 try:
-                    pid = _try_lock(connection, key)
+                    with _answered_within(connection, PROBE_TIMEOUT):
+                        pid = _try_lock(connection, key)
                     if pid is not None:
                         return connection, pid
                 except sa.exc.DBAPIError as exc:
@@ -433,12 +461,11 @@ def _release(connection: Connection, key: int, pid: int) -> None:
     connection.execution_options(isolation_level="AUTOCOMMIT")
     # Only in the session that took it: behind a pooler this statement may reach a
     # session where another client holds the lock, and must not release theirs.
-    _raw_query(
-        connection,
+    connection.exec_driver_sql(
         "SELECT CASE WHEN pg_backend_pid() = %(pid)s THEN pg_advisory_unlock(%(key)s) END",
         {"key": key, "pid": pid},
     )
-    if _raw_query(connection, _END_LEFT_LOCK, {"key": key, "pid": pid}) is not None:
+    if connection.exec_driver_sql(_END_LEFT_LOCK, {"key": key, "pid": pid}).first():
         log.warning(
             "The migration lock stayed on server session %s after the unlock (a pooler in"
             " transaction mode); that session was ended to release it",
