@@ -137,10 +137,10 @@ def _answered_within(connection: Connection | None, seconds: float) -> Iterator[
     For a waiter's short queries, whose path may go silent: the query then fails
     with a lost connection, which the waiter knows how to handle.
     """
-    raw: Any = connection.connection.dbapi_connection if connection is not None else None
-    if raw is None or connection is None or connection.invalidated:
-        yield
+    if connection is None or _lost(connection):
+        yield  # the query will fail at once: nothing to bound
         return
+    raw: Any = connection.connection.dbapi_connection
     timer = threading.Timer(seconds, _shut_down, args=(raw.fileno(),))
     timer.daemon = True
     timer.start()
@@ -353,6 +353,21 @@ def _autocommit_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+def _lost(connection: Connection) -> bool:
+    """Whether ``connection`` can no longer be used: SQLAlchemy or the driver says so."""
+    if connection.invalidated:
+        return True
+    raw: Any = connection.connection.dbapi_connection
+    return bool(getattr(raw, "broken", False) or getattr(raw, "closed", False))
+
+
+def _discard(connection: Connection) -> None:
+    """Close ``connection`` without talking to the server, which may be gone."""
+    if not connection.invalidated:
+        connection.invalidate()
+    connection.close()
+
+
 def _warn_lost(reason: str) -> None:
     log.warning(
         "Lost the database connection while waiting for the migration lock (%s); reconnecting",
@@ -399,10 +414,10 @@ def _acquire_advisory(
                     if connection is not None:
                         connection.close()
                     return None
-                if connection is not None and connection.invalidated:
+                if connection is not None and _lost(connection):
                     lost = "the server closed the connection"
                     _warn_lost(lost)
-                    connection.close()
+                    _discard(connection)
                     connection = None
             if connection is None:
                 try:
@@ -416,11 +431,11 @@ def _acquire_advisory(
                     if pid is not None:
                         return connection, pid
                 except sa.exc.DBAPIError as exc:
-                    if not exc.connection_invalidated:
+                    if not (exc.connection_invalidated or _lost(connection)):
                         raise
                     lost = database_reason(exc)
                     _warn_lost(lost)
-                    connection.close()
+                    _discard(connection)
                     connection = None
             if time.monotonic() >= deadline:
                 if connection is None:
@@ -444,7 +459,7 @@ def _acquire_advisory(
             attempt += 1
     except BaseException:
         if connection is not None:
-            connection.close()
+            _discard(connection)
         raise
 
 
