@@ -38,9 +38,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from flask import Flask
-from pytest_postgresql import factories
 
 from ibutsu_server.testing import postgres, templates
+
+try:
+    from pytest_postgresql import factories
+except ImportError:  # the package's 'test' extra is not installed
+    factories = None  # type: ignore[assignment]
+
+#: What to install for the throwaway PostgreSQL server, when it is missing.
+TEST_EXTRA = "pip install 'ibutsu-server-db[test]'"
 
 DIALECTS = ("sqlite", "postgresql")
 MARKER = "ibutsu_db_dialects"
@@ -120,10 +127,21 @@ def ibutsu_db_directory() -> str:
     return os.environ.get("IBUTSU_DB_MIGRATIONS_DIR", MIGRATIONS_DIR)
 
 
-#: A throwaway server from pytest-postgresql, started only when no other server answers.
-ibutsu_db_postgres_proc = factories.postgresql_proc(
-    executable=postgres.find_pg_ctl() or "pg_ctl", port=None
-)
+if factories is not None:
+    #: A throwaway server from pytest-postgresql, started only when no other server
+    #: answers; ``ibutsu_db_postgres_server`` names the pg_ctl it runs.
+    ibutsu_db_postgres_proc = factories.postgresql_proc(port=None)
+else:
+
+    @pytest.fixture(scope="session")
+    def ibutsu_db_postgres_proc() -> None:
+        """Stands in for pytest-postgresql's throwaway server when that is not installed."""
+        pytest.fail(
+            "No PostgreSQL server answers, and pytest-postgresql, which would start a"
+            f" throwaway one, is not installed: {TEST_EXTRA}, or set"
+            f" {postgres.URL_VARIABLE} to a server the tests may create databases on.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -140,14 +158,20 @@ def ibutsu_db_postgres_server(request: pytest.FixtureRequest) -> str:
     if postgres.server_answers(local):
         return local
     pg_ctl = postgres.find_pg_ctl()
-    if pg_ctl is not None and os.geteuid() != 0:
+    if pg_ctl is not None and os.geteuid() != 0 and factories is not None:
+        request.config.option.postgresql_exec = pg_ctl
         executor = request.getfixturevalue("ibutsu_db_postgres_proc")
         return f"postgresql://{executor.user}@{executor.host}:{executor.port}/postgres"
+    if factories is None:
+        why = f"pytest-postgresql is not installed: {TEST_EXTRA}"
+    elif pg_ctl is None:
+        why = "pg_ctl not found"
+    else:
+        why = "initdb refuses to run as root"
     reason = (
         f"no PostgreSQL: {postgres.URL_VARIABLE} is unset, nothing answers at"
         f" {make_url(local).render_as_string(hide_password=True)},"
-        " and no throwaway server can be started "
-        + ("(pg_ctl not found)" if pg_ctl is None else "(initdb refuses to run as root)")
+        f" and no throwaway server can be started ({why})"
     )
     if postgres.postgres_required():
         pytest.fail(f"{reason}; {postgres.REQUIRE_VARIABLE} forbids skipping", pytrace=False)
