@@ -186,10 +186,10 @@ def main() -> None:
             template = dialect.build_template(directory)
             build_ms = (time.perf_counter() - build_started) * 1000
             replays = 1 if "1000" in label else (3 if options.quick else 5)
-            replay = timed(lambda: dialect.replay(directory), replays)
+            replay = timed(lambda d=dialect, folder=directory: d.replay(folder), replays)
             # SQLite copies take ~0.1 ms: many more of them keep the median steady
             repeat = clones * 10 if isinstance(dialect, Sqlite) else clones
-            clone = timed(lambda: dialect.clone(template), repeat)
+            clone = timed(lambda d=dialect, made=template: d.clone(made), repeat)
             template_medians[(dialect.name, label)] = statistics.median(clone)
             ratio = statistics.median(replay) / statistics.median(clone)
             print(

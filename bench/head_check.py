@@ -124,12 +124,14 @@ def main() -> None:
                     scripts = Scripts(directory)
                     assert ours_warm(scripts, connection)
                     repeat = 5 if "1000" in label else REPEAT
-                    theirs = median_ms(lambda: alembic_check(directory, connection), repeat)
-                    boot = median_ms(
-                        lambda: ours_at_boot(directory, connection),
-                        setup=lambda: new_process(directory),
+                    theirs = median_ms(
+                        lambda folder=directory: alembic_check(folder, connection), repeat
                     )
-                    ours = median_ms(lambda: ours_warm(scripts, connection), 200)
+                    boot = median_ms(
+                        lambda folder=directory: ours_at_boot(folder, connection),
+                        setup=lambda folder=directory: new_process(folder),
+                    )
+                    ours = median_ms(lambda warm=scripts: ours_warm(warm, connection), 200)
                     warm[(dialect, label)] = ours
                     print(
                         f"| {dialect} | {label} | {theirs:.2f} | {boot:.2f} | {ours:.3f} |"

@@ -35,7 +35,7 @@ class _Check:
 
     def __init__(self, runner: Runner) -> None:
         self.finished = threading.Event()
-        self.outcome: DatabaseState | BaseException | None = None
+        self.outcome: DatabaseState | Exception | None = None
         threading.Thread(
             target=self._run, args=(runner,), name="ibutsu-health-check", daemon=True
         ).start()
@@ -43,7 +43,7 @@ class _Check:
     def _run(self, runner: Runner) -> None:
         try:
             self.outcome = runner.inspect(attempts=1)
-        except BaseException as exc:  # reported to the waiting requests
+        except Exception as exc:  # reported to the waiting requests
             self.outcome = exc
         finally:
             self.finished.set()

@@ -491,7 +491,7 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
     try:
         try:
             server.init_and_start()
-        except (subprocess.CalledProcessError, KeyError, LookupError) as exc:
+        except (subprocess.CalledProcessError, LookupError) as exc:
             detail = getattr(exc, "stderr", b"") or b""
             pytest.skip(
                 f"cannot start a throwaway PostgreSQL server: {exc}"

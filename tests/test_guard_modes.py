@@ -200,13 +200,13 @@ def test_wait_mode_boots_once_another_process_upgrades(
     """wait polls a database behind until another runner brings it to head, then boots."""
     url = fresh_url(request, dialect)
     migrate_to(url, "8cf9148b9ad9")
-    failures: list[BaseException] = []
+    failures: list[Exception] = []
 
     def upgrade_later() -> None:
         try:
             time.sleep(1.0)
             migrate_to(url, HEAD)
-        except BaseException as exc:  # reported by the test thread
+        except Exception as exc:  # reported by the test thread
             failures.append(exc)
 
     other = threading.Thread(target=upgrade_later)

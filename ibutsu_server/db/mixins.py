@@ -66,7 +66,7 @@ class ModelMixin:
                 record[key] = getattr(self, key)
         record["id"] = self.id
         if data_present:
-            data = getattr(self, "data")
+            data = getattr(self, "data", None)
             record[self.METADATA_KEY] = {} if data is None else data
         return record
 

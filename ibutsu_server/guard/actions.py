@@ -193,7 +193,7 @@ class Runner:
                         self.run(
                             command.upgrade, target, connection=held.connection, logger=logger
                         )
-                    except BaseException as exc:
+                    except (Exception, Interrupted) as exc:
                         raise self._failure(exc, state, logger.done, received) from exc
                     return self.inspect()
             except Interrupted as exc:
@@ -206,7 +206,7 @@ class Runner:
                 with migration_lock(self.engine, self.lock_timeout) as held:
                     try:
                         self.run(command.downgrade, target, connection=held.connection)
-                    except BaseException as exc:
+                    except (Exception, Interrupted) as exc:
                         raise self._failure(exc, None, (), received) from exc
                     return self.inspect()
             except Interrupted as exc:

@@ -52,7 +52,7 @@ class BootPool:
                 assert worker.stdin is not None
                 worker.stdin.write("quit\n")
                 worker.stdin.close()
-            except (BrokenPipeError, OSError):
+            except OSError:  # the worker has gone already
                 pass
         for worker in self.workers:
             try:
