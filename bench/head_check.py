@@ -11,7 +11,7 @@ connection open, it times:
   heads read from the revision files' cache in ``versions/__pycache__``, every
   file's size and modification time checked);
 - ours warm: the same check again in a running process (health checks, the
-  ``wait`` mode's polling), with the folder watched for changes.
+  ``wait`` mode's polling), the heads known since the first read.
 
 Every check's answer is compared with Alembic's. Run from the repository root:
 
@@ -73,7 +73,7 @@ def ours_at_boot(directory: str, connection: sa.Connection) -> bool:
 
 
 def new_process(directory: str) -> None:
-    """Forget what this process knows, as a new process would (closing the watch is untimed)."""
+    """Forget what this process knows, as a new process would."""
     heads.forget(directory)
 
 

@@ -1,7 +1,7 @@
 """Sixteen processes booting at once in upgrade mode against one empty database, against one alone.
 
 Each round creates an empty database and asks already-started worker processes
-(``ibutsu_server.testing.boot_worker``: interpreter start-up and imports done)
+(``tests/boot_worker.py``: interpreter start-up and imports done)
 to boot the app on it at the same moment. The wall time runs from the first
 boot's start to the last boot's end. One process migrates under the lock; the
 others wait for it, then find the database at head.
@@ -26,12 +26,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ibutsu_server.testing import postgres
-from ibutsu_server.testing.boot_pool import BootPool, wall_seconds
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from boot_pool import BootPool, wall_seconds  # noqa: E402
 
 
 def machine_cpu_ms() -> float | None:

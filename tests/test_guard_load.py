@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from boot_pool import BootPool
 from legacy_databases import LegacySample, build_legacy_database, insert_sample_rows
 
 from ibutsu_server import MIGRATIONS_DIR
 from ibutsu_server.guard import Scripts
 from ibutsu_server.testing import postgres
-from ibutsu_server.testing.boot_pool import BootPool
 
 PROCESSES = 16
 ROUNDS = 20

@@ -161,7 +161,8 @@ def _chain(tmp_path: Path, count: int) -> Path:
 
 
 def test_an_edit_in_place_is_seen(tmp_path: Path) -> None:
-    """Rewriting a revision file in place (same folder entry) changes the answer at once."""
+    """A revision file rewritten in place (same folder entry), or a new one, is seen by the
+    next process: the disk cache is keyed by each file's size and modification time."""
     versions = _chain(tmp_path, 3)
     try:
         assert heads.read_heads(str(tmp_path)) == ("c002",)
@@ -170,10 +171,13 @@ def test_an_edit_in_place_is_seen(tmp_path: Path) -> None:
             text = handle.read()
             handle.seek(0)
             handle.write(text.replace("revision = 'c002'", "revision = 'c00x'"))
+        assert heads.read_heads(str(tmp_path)) == ("c002",), "one answer per process"
+        heads.forget(str(tmp_path))
         assert heads.read_heads(str(tmp_path)) == ("c00x",) == _alembic_heads(tmp_path)
         (versions / "c003_generated.py").write_text(
             (versions / "c001_generated.py").read_text().replace("'c001'", "'c003'")
         )
+        heads.forget(str(tmp_path))
         assert heads.read_heads(str(tmp_path)) == ("c003", "c00x") == _alembic_heads(tmp_path)
     finally:
         heads.forget(str(tmp_path))

@@ -11,6 +11,9 @@ Alembic instead.
 
 Alembic's rule, mirrored here: the heads are the revisions no other revision
 names as a ``down_revision``; ``depends_on`` never changes the heads.
+
+Revision files do not change under a running process (a deploy starts new
+ones), so each process reads a folder once and keeps the answer.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ibutsu_server.guard.watch import FolderWatch, watch_folder
 
 # Which files Alembic loads from a version folder (not sourceless, not recursive).
 _REVISION_FILE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
@@ -271,30 +273,21 @@ def heads_of(headers: list[RevisionHeader]) -> tuple[str, ...] | None:
     return tuple(sorted(nodes - named_as_parent))
 
 
-_answers: dict[str, tuple[FolderWatch | None, tuple[str, ...] | None]] = {}
+_answers: dict[str, tuple[str, ...] | None] = {}
 
 
 def read_heads(directory: str) -> tuple[str, ...] | None:
     """The script heads of ``directory`` read as text, or ``None`` to defer to Alembic.
 
-    The first call reads the folder; later calls cost one non-blocking read
-    while an inotify watch sees no change (see :mod:`.watch`), else they check
-    every file's size and modification time again.
+    The first call in a process reads the folder (each file's size and
+    modification time against the disk cache); later calls return that answer.
     """
-    known = _answers.get(directory)
-    if known is not None and known[0] is not None and known[0].unchanged():
-        return known[1]
-    versions = os.path.join(directory, "versions")
-    # Watch before reading, so that no change slips in between.
-    watch = watch_folder(versions, lambda name: bool(_REVISION_FILE.match(name)))
-    heads = _heads_of_folder(versions)
-    _answers[directory] = (watch, heads)
-    return heads
+    if directory not in _answers:
+        _answers[directory] = _heads_of_folder(os.path.join(directory, "versions"))
+    return _answers[directory]
 
 
 def forget(directory: str) -> None:
-    """Drop what is cached about ``directory`` in this process (its watch included)."""
-    known = _answers.pop(directory, None)
-    if known is not None and known[0] is not None:
-        known[0].close()
+    """Drop what this process knows of ``directory``, as a new process would not know it."""
+    _answers.pop(directory, None)
     _memory.pop(os.path.join(directory, "versions"), None)

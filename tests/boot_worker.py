@@ -1,6 +1,6 @@
 """A process that boots the Ibutsu app on request, for tests and benchmarks of parallel boots.
 
-Run as ``python -m ibutsu_server.testing.boot_worker``. It imports everything
+Run as ``python tests/boot_worker.py``. It imports everything
 first and prints ``ready``; then, for each JSON line of app config read from
 standard input, it calls ``create_app`` and prints one JSON line: whether it
 booted, when it started and ended (``time.time()``), its CPU time, which revisions this

@@ -6,18 +6,22 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 
+WORKER = Path(__file__).with_name("boot_worker.py")
+
+
 class BootPool:
-    """``size`` long-lived :mod:`~ibutsu_server.testing.boot_worker` processes."""
+    """``size`` long-lived ``boot_worker.py`` processes."""
 
     def __init__(self, size: int, env: dict[str, str] | None = None) -> None:
         environment = {**os.environ, **(env or {})}
         self.workers = [
             subprocess.Popen(
-                [sys.executable, "-m", "ibutsu_server.testing.boot_worker"],
+                [sys.executable, str(WORKER)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
