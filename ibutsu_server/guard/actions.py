@@ -34,7 +34,7 @@ from ibutsu_server.guard.state import (
     DatabaseState,
     LegacyDetector,
     StateName,
-    holds_heads,
+    is_at_head,
     inspect_database,
 )
 
@@ -102,7 +102,7 @@ class Runner:
                     current = [row[0] for row in reading.execute(query)]
         except sa.exc.DBAPIError:
             return False
-        return len(heads) == 1 and holds_heads(current, heads)
+        return is_at_head(current, heads)
 
     def _at_head_state(self) -> DatabaseState:
         """The state :meth:`at_head` has just seen: ``alembic_version`` holds the one head."""

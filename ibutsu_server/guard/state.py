@@ -103,9 +103,10 @@ class DatabaseState:
         }
 
 
-def holds_heads(rows: Sequence[str], heads: Sequence[str]) -> bool:
-    """Whether ``alembic_version`` rows are exactly the given heads, each once."""
-    return bool(rows) and len(set(rows)) == len(rows) and set(rows) == set(heads)
+def is_at_head(rows: Sequence[str], heads: Sequence[str]) -> bool:
+    """The guard's one test for "at head": ``alembic_version`` holds the scripts' single
+    head, once."""
+    return len(heads) == 1 and list(rows) == list(heads)
 
 
 def _table_names(connection: Connection) -> list[str]:
@@ -159,8 +160,6 @@ def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
             head,
             detail=f"{VERSION_TABLE} holds {found}, which is not a valid set of heads",
         )
-    if set(rows) == set(head):
-        return DatabaseState(StateName.AT_HEAD, current, head)
     return DatabaseState(
         StateName.BEHIND, current, head, pending=scripts.pending(current)
     )
@@ -236,7 +235,7 @@ def inspect_database(
             )
         rows = _version_rows(connection)
         if rows is not None:
-            if holds_heads(rows, heads):
+            if is_at_head(rows, heads):
                 return DatabaseState(StateName.AT_HEAD, tuple(rows), heads)
             if not rows and _table_names(connection) == [VERSION_TABLE]:
                 # What 'alembic downgrade base' leaves behind: an empty database.
