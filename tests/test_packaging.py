@@ -58,6 +58,7 @@ def test_the_wheel_holds_every_file_of_the_script_folder(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
     assert expected - shipped == set()
+    assert "ibutsu_server/py.typed" in shipped, "type checkers need the PEP 561 marker"
     assert not any(name.startswith("tests/") for name in shipped)
 
 
