@@ -14,7 +14,6 @@ from ibutsu_server.config import (
     ENGINE_OPTIONS_KEY,
     check_database_url,
     engine_options,
-    is_in_memory,
     resolve_database_url,
 )
 from ibutsu_server.db.base import db as _db
@@ -73,7 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         app,
         directory=MIGRATIONS_DIR,
         legacy_detector=detect_legacy,
-        default_mode="upgrade" if embedded or is_in_memory(url) else "check",
+        default_mode="upgrade" if embedded else "check",
     )
     if superadmin:
         with app.app_context():

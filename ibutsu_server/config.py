@@ -116,12 +116,6 @@ def resolve_database_url(
     return default_sqlite_url(instance_path), True
 
 
-def is_in_memory(url: str) -> bool:
-    """Whether ``url`` is a SQLite database in memory, private to one process and gone with it."""
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
-
-
 def _scheme_and_rest(url: str) -> tuple[str, str]:
     """``url`` cut after its scheme and the slashes that follow it (``postgresql://``)."""
     match = _SCHEME.match(url)

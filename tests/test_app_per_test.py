@@ -13,10 +13,11 @@ from datetime import datetime
 import pytest
 from flask import Flask
 
-from ibutsu_server import create_app
+from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.db import db
+from ibutsu_server.db.legacy import detect_legacy
 from ibutsu_server.db.models import Project, Token, User
-from ibutsu_server.guard import NotUpToDateError, StateName, app_guard
+from ibutsu_server.guard import MigrationGuard, NotUpToDateError, StateName, app_guard
 
 
 def _log_in_a_user(app: Flask) -> str:
@@ -88,3 +89,20 @@ def test_plugin_database_per_test(plugin_app: Flask, round_: int) -> None:
         assert Project.query.count() == 0
         db.session.add(Project(name=f"round {round_}"))
         db.session.commit()
+
+
+def test_a_factory_of_its_own_with_the_guard_after_init_app() -> None:
+    """An app factory like Ibutsu Server's (db.init_app, then the guard, in its default
+    check mode) on an in-memory database: the guard migrates it, since no one else can."""
+    app = Flask("server_like")
+    app.config.update(SQLALCHEMY_DATABASE_URI="sqlite:///:memory:", TESTING=True)
+    db.init_app(app)
+    MigrationGuard(app, directory=MIGRATIONS_DIR, legacy_detector=detect_legacy)
+    try:
+        state = app_guard(app).last_state
+        assert state is not None and state.name is StateName.AT_HEAD
+        _log_in_a_user(app)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "ibutsu_db_guard"
 
 
+def _in_memory(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+
 def _flask_sqlalchemy_engine(app: Flask) -> Engine:
     with app.app_context():
         engine: Engine = app.extensions["sqlalchemy"].engine
@@ -53,7 +57,8 @@ class MigrationGuard:
     :param directory: the default script directory.
     :param legacy_detector: the application's hook for pre-Alembic databases.
     :param engine: a function returning the app's engine; Flask-SQLAlchemy's by default.
-    :param default_mode: the mode when ``IBUTSU_DB_MIGRATE`` is not set.
+    :param default_mode: the mode when ``IBUTSU_DB_MIGRATE`` is not set; a SQLite
+        database in memory, which no other process can reach, is upgraded instead.
     """
 
     def __init__(
@@ -83,11 +88,13 @@ class MigrationGuard:
                 "A MigrationGuard is already registered on this app;"
                 " create one guard per app and call init_app once."
             )
-        settings = read_settings(
-            app, default_mode=self.default_mode, default_directory=self.directory
-        )
+        engine = self.engine(app)
+        # A SQLite database in memory is private to this process and gone with it: no
+        # other process can migrate it, so by default the guard does.
+        default_mode = "upgrade" if _in_memory(engine) else self.default_mode
+        settings = read_settings(app, default_mode=default_mode, default_directory=self.directory)
         runner = Runner(
-            engine=self.engine(app),
+            engine=engine,
             scripts=Scripts(settings.directory),
             legacy_detector=self.legacy_detector,
             lock_timeout=settings.lock_timeout,
