@@ -22,7 +22,8 @@ from ibutsu_server.guard.errors import (
     UnknownRevisionError,
     UnversionedDatabaseError,
 )
-from ibutsu_server.guard.extension import MigrationGuard, app_guard
+from ibutsu_server.guard.appstate import app_guard
+from ibutsu_server.guard.extension import MigrationGuard
 from ibutsu_server.guard.scripts import Scripts
 from ibutsu_server.guard.state import DatabaseState, LegacyFinding, StateName, inspect_database
 

@@ -18,6 +18,8 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from ibutsu_server.guard.actions import Runner
+from ibutsu_server.guard.appstate import app_guard
+from ibutsu_server.guard.connect import wait_for_database
 from ibutsu_server.guard.errors import GuardError
 from ibutsu_server.guard.refusals import error_for
 from ibutsu_server.guard.state import DatabaseState
@@ -55,9 +57,6 @@ def _with_runner(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ibutsu_server.guard.connect import wait_for_database
-        from ibutsu_server.guard.extension import app_guard
-
         try:
             app: Flask = click.get_current_context().ensure_object(ScriptInfo).load_app()
             with app.app_context():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import click
 from flask import Flask
@@ -13,15 +12,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
 from ibutsu_server.guard.actions import Runner
+from ibutsu_server.guard.appstate import EXTENSION_KEY, AppGuard, app_guard
+from ibutsu_server.guard.cli import db_group, invoked_by_db_group
 from ibutsu_server.guard.connect import masked_url, wait_for_database
 from ibutsu_server.guard.refusals import error_for, raise_if_refused
 from ibutsu_server.guard.scripts import Scripts
-from ibutsu_server.guard.settings import GuardSettings, read_settings
+from ibutsu_server.guard.settings import read_settings
 from ibutsu_server.guard.state import DatabaseState, LegacyDetector
 
 log = logging.getLogger(__name__)
-
-EXTENSION_KEY = "ibutsu_db_guard"
 
 
 def _in_memory(engine: Engine) -> bool:
@@ -32,15 +31,6 @@ def _flask_sqlalchemy_engine(app: Flask) -> Engine:
     with app.app_context():
         engine: Engine = app.extensions["sqlalchemy"].engine
     return engine
-
-
-@dataclass
-class _AppGuard:
-    """Per-app state, kept in ``app.extensions``."""
-
-    settings: GuardSettings
-    runner: Runner
-    last_state: DatabaseState | None = None
 
 
 class MigrationGuard:
@@ -100,9 +90,7 @@ class MigrationGuard:
             lock_timeout=settings.lock_timeout,
             ddl_lock_timeout=settings.ddl_lock_timeout,
         )
-        app.extensions[EXTENSION_KEY] = _AppGuard(settings, runner)
-
-        from ibutsu_server.guard.cli import db_group, invoked_by_db_group
+        app.extensions[EXTENSION_KEY] = AppGuard(settings, runner)
 
         if "db" not in app.cli.commands:
             app.cli.add_command(db_group)
@@ -112,19 +100,7 @@ class MigrationGuard:
         apply_mode(app)
 
 
-def app_guard(app: Flask) -> _AppGuard:
-    """The guard state of ``app``.
-
-    :raises RuntimeError: when the app has no guard.
-    """
-    try:
-        guard: _AppGuard = app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError("This app has no MigrationGuard; call init_app first.") from None
-    return guard
-
-
-def _wait_for_head(guard: _AppGuard) -> DatabaseState:
+def _wait_for_head(guard: AppGuard) -> DatabaseState:
     deadline = time.monotonic() + guard.settings.wait_timeout
     delay = 0.2
     while True:
