@@ -27,6 +27,7 @@ from ibutsu_server.guard.errors import (
 )
 from ibutsu_server.guard.lock import migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
+from ibutsu_server.guard.retry import poll
 from ibutsu_server.guard.scripts import Scripts, alembic_config
 from ibutsu_server.guard.signals import Interrupted, stopped_by_signals
 from ibutsu_server.guard.sqlite import transactional_ddl
@@ -63,18 +64,24 @@ class Runner:
         say); and a pooled connection may have been closed by the server while
         idle. Such a read is simply taken again.
         """
-        for attempt in range(1, attempts + 1):
+        failures: list[sa.exc.DBAPIError] = []
+
+        def read() -> DatabaseState | None:
             try:
                 with self._reading_connection() as connection:
                     return inspect_database(connection, self.scripts, self.legacy_detector)
             except sa.exc.DBAPIError as exc:
-                if attempt == attempts:
+                if len(failures) + 1 >= attempts:
                     raise
                 # A pooled connection the server has since closed (an idle timeout),
                 # or a table another process dropped a moment ago: read again.
                 log.debug("Reading the database failed (%s); reading again", database_reason(exc))
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+                failures.append(exc)
+                return None
+
+        state = poll(read, deadline=float("inf"), first=0.05, factor=2.0, cap=0.4)
+        assert state is not None  # read() returns a state, or raises on its last attempt
+        return state
 
     def _reading_connection(self) -> Connection:
         """A connection for reads; on PostgreSQL in autocommit, so that a process that

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from ibutsu_server.config import ambiguous_url_error, is_ambiguous, mask_url
 from ibutsu_server.guard.errors import DatabaseUnavailableError, database_reason
+from ibutsu_server.guard.retry import poll
 
 log = logging.getLogger(__name__)
 
@@ -53,38 +54,47 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
     :raises GuardConfigError: when the URL is ambiguous; see :func:`refuse_ambiguous_url`.
     """
     refuse_ambiguous_url(engine)
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
+    last = {"reason": "", "permanent": False}
+
+    def connect() -> bool | None:
         try:
             with engine.connect():
-                return
+                return True
         except sa.exc.DBAPIError as exc:
             reason = _describe(engine, exc)
-            permanent = any(marker in reason for marker in _PERMANENT)
-            if permanent or time.monotonic() + delay > deadline:
-                url = engine.url
-                user = f" as user {url.username!r}" if url.username else ""
-                if permanent:
-                    waited = ""
-                    fix = (
-                        " Expected that user and database to exist, and the user to be allowed"
-                        " to log in: fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create"
-                        " them on the server."
-                    )
-                else:
-                    waited = f" after trying for {timeout:g} s"
-                    fix = (
-                        " Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT:"
-                        " check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server"
-                        " runs, or raise IBUTSU_DB_WAIT_TIMEOUT."
-                    )
-                raise DatabaseUnavailableError(
-                    f"Cannot connect to database {url.database!r} on host"
-                    f" {url.host or 'localhost'!r}{user} (URL {masked_url(engine)!r}){waited}:"
-                    f" {reason}.{fix}",
-                    url=masked_url(engine),
-                ) from None
-            log.info("Database not reachable yet (%s); retrying in %.1f s", reason, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            last.update(reason=reason, permanent=any(mark in reason for mark in _PERMANENT))
+            if last["permanent"]:
+                raise _unavailable(engine, reason, None) from None
+            return None
+
+    def report(delay: float) -> None:
+        log.info("Database not reachable yet (%s); retrying in %.1f s", last["reason"], delay)
+
+    if poll(connect, deadline=time.monotonic() + timeout, first=0.1, before_pause=report) is None:
+        raise _unavailable(engine, str(last["reason"]), timeout)
+
+
+def _unavailable(engine: Engine, reason: str, waited: float | None) -> DatabaseUnavailableError:
+    """The error for a database that refused (``waited`` None) or never answered."""
+    url = engine.url
+    user = f" as user {url.username!r}" if url.username else ""
+    if waited is None:
+        tried = ""
+        fix = (
+            " Expected that user and database to exist, and the user to be allowed"
+            " to log in: fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create"
+            " them on the server."
+        )
+    else:
+        tried = f" after trying for {waited:g} s"
+        fix = (
+            " Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT:"
+            " check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server"
+            " runs, or raise IBUTSU_DB_WAIT_TIMEOUT."
+        )
+    return DatabaseUnavailableError(
+        f"Cannot connect to database {url.database!r} on host"
+        f" {url.host or 'localhost'!r}{user} (URL {masked_url(engine)!r}){tried}:"
+        f" {reason}.{fix}",
+        url=masked_url(engine),
+    )

@@ -16,6 +16,7 @@ from ibutsu_server.guard.appstate import EXTENSION_KEY, AppGuard, app_guard
 from ibutsu_server.guard.cli import db_group, invoked_by_db_group
 from ibutsu_server.guard.connect import masked_url, wait_for_database
 from ibutsu_server.guard.refusals import error_for, raise_if_refused
+from ibutsu_server.guard.retry import poll
 from ibutsu_server.guard.scripts import Scripts
 from ibutsu_server.guard.settings import read_settings
 from ibutsu_server.guard.state import DatabaseState, LegacyDetector
@@ -101,15 +102,16 @@ class MigrationGuard:
 
 
 def _wait_for_head(guard: AppGuard) -> DatabaseState:
-    deadline = time.monotonic() + guard.settings.wait_timeout
-    delay = 0.2
-    while True:
+    seen: list[DatabaseState] = []
+
+    def at_head() -> DatabaseState | None:
         state = guard.runner.inspect()
         raise_if_refused(state)
-        if state.at_head or time.monotonic() + delay > deadline:
-            return state
-        time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+        seen.append(state)
+        return state if state.at_head else None
+
+    deadline = time.monotonic() + guard.settings.wait_timeout
+    return poll(at_head, deadline=deadline, first=0.2, factor=1.5, cap=2.0) or seen[-1]
 
 
 def apply_mode(app: Flask) -> DatabaseState | None:
