@@ -7,12 +7,14 @@ failing revision still leaves the database at the last good revision.
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
 from ibutsu_server.db.models import Project
+from ibutsu_server.guard.sqlite import in_memory
 
 # A busy SQLite database would make a commit wait this long before failing.
 BUSY_TIMEOUT = 0.5
@@ -65,3 +67,21 @@ def test_sessions_use_sqlite3_transactions(ibutsu_db_url: str) -> None:
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [
+        ("sqlite://", True),
+        ("sqlite:///:memory:", True),
+        ("sqlite:///file:shared?mode=memory&cache=shared&uri=true", True),
+        ("sqlite:////var/lib/ibutsu/memory.db", False),
+        ("sqlite:////var/lib/ibutsu/ibutsu.db", False),
+        ("postgresql://u@h/memory", False),
+    ],
+)
+def test_what_counts_as_in_memory(url: str, private: bool) -> None:
+    """Only a database in memory is upgraded by default and migrated without a file lock;
+    a file whose name says 'memory' is a file like any other."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    assert in_memory(engine) is private

@@ -19,13 +19,10 @@ from ibutsu_server.guard.refusals import error_for, raise_if_refused
 from ibutsu_server.guard.retry import poll
 from ibutsu_server.guard.scripts import Scripts
 from ibutsu_server.guard.settings import read_settings
+from ibutsu_server.guard.sqlite import in_memory
 from ibutsu_server.guard.state import DatabaseState, LegacyDetector
 
 log = logging.getLogger(__name__)
-
-
-def _in_memory(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
 def _flask_sqlalchemy_engine(app: Flask) -> Engine:
@@ -82,7 +79,7 @@ class MigrationGuard:
         engine = self.engine(app)
         # A SQLite database in memory is private to this process and gone with it: no
         # other process can migrate it, so by default the guard does.
-        default_mode = "upgrade" if _in_memory(engine) else self.default_mode
+        default_mode = "upgrade" if in_memory(engine) else self.default_mode
         settings = read_settings(app, default_mode=default_mode, default_directory=self.directory)
         runner = Runner(
             engine=engine,

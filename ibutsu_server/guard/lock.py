@@ -48,6 +48,7 @@ from ibutsu_server.guard.errors import (
     ReadOnlyDatabaseError,
     database_reason,
 )
+from ibutsu_server.guard.sqlite import in_memory
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,15 @@ _READ_ONLY_SQL_TRANSACTION = "25006"
 RELEASED_CHANNEL = "ibutsu_migration_lock_released"
 
 
-# The migration lock held by the backend :pid in this database (the key is split as
-# pg_locks shows a bigint advisory key).
-_HELD_BY = (
-    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+# pg_locks rows of the migration lock in this database, granted (pg_locks shows a bigint
+# advisory key split in two).
+_OUR_LOCK = (
+    "locktype = 'advisory' AND granted AND objsubid = 1"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND classid = ((%(key)s >> 32) & 4294967295)::oid AND objid = (%(key)s & 4294967295)::oid"
-    " AND pid = {pid}"
 )
+# The migration lock held by the backend {pid}.
+_HELD_BY = f"SELECT 1 FROM pg_locks WHERE {_OUR_LOCK} AND pid = {{pid}}"
 # Take the lock unless this server session already holds it: a fresh client session
 # that does is shared with another client by a pooler, and must not count as a holder.
 _TRY_LOCK = (
@@ -332,15 +334,9 @@ def _listening_connection(engine: Engine) -> Connection:
 
 def _holder(connection: Connection, key: int) -> str:
     """Describe who holds the advisory lock, for the timeout message."""
-    row = connection.execute(
-        sa.text(
-            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start"
-            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted"
-            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND l.classid = ((:key >> 32) & 4294967295)::oid"
-            " AND l.objid = (:key & 4294967295)::oid"
-        ),
+    row = connection.exec_driver_sql(
+        "SELECT pid, application_name, client_addr"
+        f" FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE {_OUR_LOCK}",
         {"key": key},
     ).first()
     if row is None:
@@ -604,7 +600,7 @@ def migration_lock(
         if dialect == "postgresql":
             with _postgresql_lock(engine, timeout, advisory_key(name), unless) as held:
                 yield held
-        elif dialect == "sqlite" and database and "memory" not in database:
+        elif dialect == "sqlite" and database and not in_memory(engine):
             with _sqlite_lock(database, timeout, unless) as held:
                 yield held
         else:

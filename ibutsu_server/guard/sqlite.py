@@ -17,9 +17,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
+
+
+def in_memory(engine: Engine) -> bool:
+    """Whether ``engine``'s database is SQLite in memory, private to this process: no other
+    process can migrate it or wait for it."""
+    url = engine.url
+    if engine.dialect.name != "sqlite":
+        return False
+    if not url.database or url.database == ":memory:":
+        return True
+    return url.database.startswith("file:") and url.query.get("mode") == "memory"
 
 
 def _begin(connection: Connection) -> None:
