@@ -25,7 +25,7 @@ from ibutsu_server.guard.errors import (
     MigrationInterruptedError,
     database_reason,
 )
-from ibutsu_server.guard.lock import migration_lock
+from ibutsu_server.guard.lock import Hold, Unless, migration_lock
 from ibutsu_server.guard.refusals import raise_if_refused
 from ibutsu_server.guard.retry import poll
 from ibutsu_server.guard.scripts import Scripts, alembic_config
@@ -148,15 +148,36 @@ class Runner:
         *args: Any,
         connection: Connection | None = None,
         logger: _RevisionLogger | None = None,
+        read_only: bool = False,
         **kwargs: Any,
     ) -> None:
         """Run an ``alembic.command`` function on ``connection`` (the lock holder's), or
-        on a connection of its own; ``logger`` notes each revision done."""
+        on a connection of its own; ``logger`` notes each revision done.
+
+        :param read_only: for commands that only read (current, history, heads,
+            check): no version table is created, and on PostgreSQL the
+            transaction is read-only.
+        """
         with self._migration_connection(connection) as connection:
+            if read_only and connection.dialect.name == "postgresql":
+                connection.execution_options(postgresql_readonly=True)
             config = alembic_config(self.scripts.directory)
             config.attributes["connection"] = connection
             config.attributes["on_version_apply"] = logger or _RevisionLogger()
+            config.attributes["read_only"] = read_only
             action(config, *args, **kwargs)
+
+    @contextmanager
+    def _migrating(self, unless: Unless | None = None) -> Iterator[tuple[Hold, list[str]]]:
+        """Hold the lock, with SIGTERM and SIGINT stopping the block; gives the hold and
+        the signals received. A signal that comes while waiting for the lock ends it
+        with a guard error."""
+        with stopped_by_signals() as received:
+            try:
+                with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
+                    yield held, received
+            except Interrupted as exc:
+                raise self._failure(exc, None, (), received) from exc
 
     def upgrade(self, target: str = "heads") -> DatabaseState:
         """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
@@ -171,53 +192,40 @@ class Runner:
         if to_head and self.at_head():
             return self._at_head_state()
         unless = self.at_head if to_head else None
-        with stopped_by_signals() as received:
+        with self._migrating(unless) as (held, received):
+            # Not held: ``unless`` saw the head. Held: read again, since it was not at head.
+            state = self.inspect() if held else self._at_head_state()
+            if state.at_head and to_head:
+                log.info("Another process brought the database to head while this one waited")
+                return state
+            raise_if_refused(state)
+            logger = _RevisionLogger()
             try:
-                with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
-                    # Not held: ``unless`` saw the head. Held: read again, since it was
-                    # not at head before.
-                    state = self.inspect() if held else self._at_head_state()
-                    if state.at_head and to_head:
-                        log.info(
-                            "Another process brought the database to head while this one waited"
-                        )
-                        return state
-                    raise_if_refused(state)
-                    logger = _RevisionLogger()
-                    try:
-                        if state.name is StateName.LEGACY and state.legacy is not None:
-                            log.info(
-                                "Legacy database (version %s) proven: stamping baseline %s",
-                                state.legacy.version,
-                                state.legacy.baseline,
-                            )
-                            self.run(
-                                command.stamp,
-                                state.legacy.baseline,
-                                connection=held.connection,
-                                logger=logger,
-                            )
-                        self.run(
-                            command.upgrade, target, connection=held.connection, logger=logger
-                        )
-                    except (Exception, Interrupted) as exc:
-                        raise self._failure(exc, state, logger.done, received) from exc
-                    return self.inspect()
-            except Interrupted as exc:
-                raise self._failure(exc, None, (), received) from exc
+                if state.name is StateName.LEGACY and state.legacy is not None:
+                    log.info(
+                        "Legacy database (version %s) proven: stamping baseline %s",
+                        state.legacy.version,
+                        state.legacy.baseline,
+                    )
+                    self.run(
+                        command.stamp,
+                        state.legacy.baseline,
+                        connection=held.connection,
+                        logger=logger,
+                    )
+                self.run(command.upgrade, target, connection=held.connection, logger=logger)
+            except (Exception, Interrupted) as exc:
+                raise self._failure(exc, state, logger.done, received) from exc
+            return self.inspect()
 
     def downgrade(self, target: str) -> DatabaseState:
         """Downgrade to ``target`` under the lock; a signal stops it as it does :meth:`upgrade`."""
-        with stopped_by_signals() as received:
+        with self._migrating() as (held, received):
             try:
-                with migration_lock(self.engine, self.lock_timeout) as held:
-                    try:
-                        self.run(command.downgrade, target, connection=held.connection)
-                    except (Exception, Interrupted) as exc:
-                        raise self._failure(exc, None, (), received) from exc
-                    return self.inspect()
-            except Interrupted as exc:
+                self.run(command.downgrade, target, connection=held.connection)
+            except (Exception, Interrupted) as exc:
                 raise self._failure(exc, None, (), received) from exc
+            return self.inspect()
 
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
@@ -228,20 +236,9 @@ class Runner:
                 raise self._failure(exc, None, (), []) from exc
             return self.inspect()
 
-    def read(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run an ``alembic.command`` function that only reads: it creates no version table,
-        and on PostgreSQL its transaction is read-only."""
-        with self._migration_connection() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execution_options(postgresql_readonly=True)
-            config = alembic_config(self.scripts.directory)
-            config.attributes["connection"] = connection
-            config.attributes["read_only"] = True
-            action(config, *args, **kwargs)
-
     def _failure(
         self,
-        exc: BaseException,
+        exc: Exception | Interrupted,
         before: DatabaseState | None,
         done: tuple[str, ...],
         received: list[str],
@@ -252,12 +249,7 @@ class Runner:
         Each revision runs in its own transaction, so the database stays at the
         last one done; it is read again to be sure, and when it cannot be read
         (the server went away) that is said instead of hiding the first error.
-        Anything but an ``Exception`` or a signal is raised again as it is.
         """
-        if isinstance(exc, MigrationFailedError):
-            return exc
-        if not received and not isinstance(exc, Exception):
-            raise exc
         planned = before.pending if before is not None else ()
         failed = planned[len(done)] if len(done) < len(planned) else None
         last_good = (done[-1],) if done else (before.current if before is not None else ())
