@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,15 +50,16 @@ class _Check:
             self.finished.set()
 
 
-_running: dict[int, _Check] = {}
+# The latest check of each app's runner; it goes with the runner.
+_running: weakref.WeakKeyDictionary[Runner, _Check] = weakref.WeakKeyDictionary()
 _running_lock = threading.Lock()
 
 
 def _current_check(runner: Runner) -> _Check:
     with _running_lock:
-        check = _running.get(id(runner))
+        check = _running.get(runner)
         if check is None or check.finished.is_set():
-            check = _running[id(runner)] = _Check(runner)
+            check = _running[runner] = _Check(runner)
         return check
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -109,12 +110,14 @@ class FileMixin(ModelMixin):
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
-def _uuid_columns(mapper: Mapper[Any]) -> list[str]:
-    return [
+@functools.cache
+def _uuid_columns(mapper: Mapper[Any]) -> tuple[str, ...]:
+    """A model's UUID columns, found once per model: the check below runs on every write."""
+    return tuple(
         attribute.key
         for attribute in mapper.column_attrs
         if isinstance(attribute.columns[0].type, PortableUUID)
-    ]
+    )
 
 
 def refuse_bad_uuids(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
