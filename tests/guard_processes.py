@@ -403,6 +403,17 @@ class TcpForwarder:
         self._selector.close()
 
 
+@contextmanager
+def forwarded(url: str) -> Iterator[tuple[TcpForwarder, str]]:
+    """A :class:`TcpForwarder` before the server of ``url``, and ``url`` through it."""
+    parsed = sa.make_url(url)
+    forwarder = TcpForwarder(free_port(), (parsed.host or "127.0.0.1", parsed.port or 5432))
+    try:
+        yield forwarder, parsed.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
+    finally:
+        forwarder.close()
+
+
 class ThrowawayServer:
     """A PostgreSQL server in a temporary folder, run as the ``postgres`` OS user.
 

@@ -18,7 +18,7 @@ from guard_databases import (
     migrate_to,
     snapshot,
 )
-from guard_processes import TcpForwarder, free_port
+from guard_processes import forwarded
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import create_app
@@ -118,11 +118,8 @@ def _timed_get(app: Flask, path: str) -> tuple[int, dict[str, object], float]:
 def test_a_silent_partition_answers_503_within_the_bound(postgres_url: str) -> None:
     """A path that stops moving bytes: JSON 503 within the bound, also for the next request."""
     migrate_to(postgres_url, HEAD)
-    url = make_url(postgres_url)
-    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
-    try:
-        through = url.set(host="127.0.0.1", port=forwarder.port)
-        app = create_app(app_config(through.render_as_string(hide_password=False), "check"))
+    with forwarded(postgres_url) as (forwarder, through):
+        app = create_app(app_config(through, "check"))
         assert _timed_get(app, "/api/health/database")[0] == 200
         forwarder.freeze()
         reasons = []
@@ -135,8 +132,6 @@ def test_a_silent_partition_answers_503_within_the_bound(postgres_url: str) -> N
         # The second request joins the first one's check, which the connect timeout may end.
         assert reasons[0] == f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
         assert reasons[1] in (reasons[0], "ConnectionTimeout", "OperationalError")
-    finally:
-        forwarder.close()
 
 
 def test_an_exhausted_pool_answers_503(postgres_url: str) -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import socket
 import time
-
-import pytest
-import sqlalchemy as sa
-from guard_databases import app_config
 from pathlib import Path
 
+import pytest
+from guard_databases import app_config
 from guard_processes import (
+    Process,
     Processes,
-    TcpForwarder,
     advisory_lock_held,
     advisory_lock_session,
     boot_config,
-    free_port,
+    forwarded,
     query,
     wait_until,
 )
@@ -61,19 +59,12 @@ def test_app_connections_keep_alive(ibutsu_db_url: str) -> None:
 def test_a_silent_path_fails_the_boot_within_the_connect_timeout(ibutsu_db_url: str) -> None:
     """A path that accepts the connection and then says nothing: the boot stops with a guard
     error after the connect timeout, instead of hanging."""
-    url = sa.make_url(ibutsu_db_url)
-    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
-    forwarder.freeze()
-    try:
-        through = url.set(host="127.0.0.1", port=forwarder.port)
+    with forwarded(ibutsu_db_url) as (forwarder, through):
+        forwarder.freeze()
         started = time.monotonic()
         with pytest.raises(DatabaseUnavailableError) as refused:
-            create_app(
-                app_config(through.render_as_string(False), "check", IBUTSU_DB_WAIT_TIMEOUT=0)
-            )
+            create_app(app_config(through, "check", IBUTSU_DB_WAIT_TIMEOUT=0))
         took = time.monotonic() - started
-    finally:
-        forwarder.close()
     assert "timeout expired" in refused.value.message
     assert took < LIBPQ_DEFAULTS["connect_timeout"] + 10
 
@@ -94,19 +85,32 @@ def test_the_holder_session_is_bounded(empty_url: str) -> None:
     }
 
 
+def _in_the_long_revision(
+    url: str, processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Process:
+    """A boot of the sleeping scenario at ``url``, once its second revision runs."""
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("IBUTSU_TEST_MARKER", str(marker))
+    holder = processes.boot(boot_config(url, "sleeping"), "holder")
+    wait_until(marker.exists, "the long revision to begin")
+    return holder
+
+
+def _the_next_boot_goes_on(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server ends the stopped holder's session and lock; a new boot finishes the chain."""
+    wait_until(lambda: not advisory_lock_held(url), "the server to end the session", 20)
+    assert query(url, "SELECT version_num FROM alembic_version") == [("sleep0001",)]
+    monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
+    assert boot_here(boot_config(url, "sleeping")).current == ("sleep0002",)
+
+
 def test_a_path_that_goes_silent_mid_migration_stops_the_holder(
     empty_url: str, processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A proxy freezes while a revision runs: the holder notices within the watchdog's bound
     and stops; once the proxy's sockets close, the server ends the session and its lock."""
-    url = sa.make_url(empty_url)
-    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
-    try:
-        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
-        marker = tmp_path / "marker"
-        monkeypatch.setenv("IBUTSU_TEST_MARKER", str(marker))
-        holder = processes.boot(boot_config(through, "sleeping"), "holder")
-        wait_until(marker.exists, "the long revision to begin")
+    with forwarded(empty_url) as (forwarder, through):
+        holder = _in_the_long_revision(through, processes, tmp_path, monkeypatch)
         forwarder.freeze()
         frozen = time.monotonic()
         bound = PROBE_INTERVAL + PROBE_TIMEOUT + LIBPQ_DEFAULTS["connect_timeout"] + 10
@@ -114,12 +118,7 @@ def test_a_path_that_goes_silent_mid_migration_stops_the_holder(
         assert time.monotonic() - frozen < bound
         assert "The database has not answered" in holder.log, holder.describe()
         assert holder.result()["error"] == "MigrationFailedError", holder.describe()
-    finally:
-        forwarder.close()
-    wait_until(lambda: not advisory_lock_held(empty_url), "the server to end the session", 20)
-    assert query(empty_url, "SELECT version_num FROM alembic_version") == [("sleep0001",)]
-    monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
-    assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)
+    _the_next_boot_goes_on(empty_url, monkeypatch)
 
 
 def test_a_proxy_that_cuts_the_connections_mid_migration(
@@ -128,24 +127,14 @@ def test_a_proxy_that_cuts_the_connections_mid_migration(
     """Every connection is cut during a revision's long statement: the holder stops with a
     guard error at the last good revision, the server ends the orphaned statement and its
     lock, and the next boot goes on."""
-    url = sa.make_url(empty_url)
-    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
-    try:
-        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
-        marker = tmp_path / "marker"
-        monkeypatch.setenv("IBUTSU_TEST_MARKER", str(marker))
-        holder = processes.boot(boot_config(through, "sleeping"), "holder")
-        wait_until(marker.exists, "the long revision to begin")
+    with forwarded(empty_url) as (forwarder, through):
+        holder = _in_the_long_revision(through, processes, tmp_path, monkeypatch)
         forwarder.cut()
         assert holder.wait() == 1, holder.describe()
         result = holder.result()
         assert result["error"] == "MigrationFailedError", holder.describe()
         assert "The database stays at 'sleep0001'" in result["message"], holder.describe()
-    finally:
-        forwarder.close()
-    wait_until(lambda: not advisory_lock_held(empty_url), "the server to end the session", 20)
-    monkeypatch.setenv("IBUTSU_TEST_NO_SLEEP", "1")
-    assert boot_here(boot_config(empty_url, "sleeping")).current == ("sleep0002",)
+    _the_next_boot_goes_on(empty_url, monkeypatch)
 
 
 def test_a_waiter_on_a_path_that_goes_silent_gives_up(
@@ -153,17 +142,11 @@ def test_a_waiter_on_a_path_that_goes_silent_gives_up(
 ) -> None:
     """A process waiting for the lock while its path freezes ends within the lock timeout
     plus the bound on one poll and one connect, with a guard error, instead of hanging."""
-    url = sa.make_url(empty_url)
-    forwarder = TcpForwarder(free_port(), (url.host or "127.0.0.1", url.port or 5432))
-    try:
-        through = url.set(host="127.0.0.1", port=forwarder.port).render_as_string(False)
-        with advisory_lock_session(empty_url):
-            waiter = processes.boot(boot_config(through, IBUTSU_DB_LOCK_TIMEOUT=5), "waiter")
-            waiter.wait_for("Waiting for the migration lock", in_log=True)
-            forwarder.freeze()
-            bound = 5 + PROBE_TIMEOUT + LIBPQ_DEFAULTS["connect_timeout"] + 15
-            assert waiter.wait(timeout=bound) == 1, waiter.describe()
-        assert waiter.result()["error"] in ("DatabaseUnavailableError", "LockTimeoutError")
-        assert "Traceback" not in waiter.log
-    finally:
-        forwarder.close()
+    with forwarded(empty_url) as (forwarder, through), advisory_lock_session(empty_url):
+        waiter = processes.boot(boot_config(through, IBUTSU_DB_LOCK_TIMEOUT=5), "waiter")
+        waiter.wait_for("Waiting for the migration lock", in_log=True)
+        forwarder.freeze()
+        bound = 5 + PROBE_TIMEOUT + LIBPQ_DEFAULTS["connect_timeout"] + 15
+        assert waiter.wait(timeout=bound) == 1, waiter.describe()
+    assert waiter.result()["error"] in ("DatabaseUnavailableError", "LockTimeoutError")
+    assert "Traceback" not in waiter.log
