@@ -98,13 +98,16 @@ def test_session_mode_migrates_once(
 
 
 @pytest.mark.ibutsu_db_dialects("postgresql")
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 @pytest.mark.parametrize("mode", ["check", "wait"])
-def test_check_and_wait_through_a_transaction_pooler(
+def test_check_and_wait_through_a_pooler(
     postgres_server_url: str, ibutsu_db_url: str, processes: Processes, tmp_path: Path,
-    mode: str,
+    mode: str, pool_mode: str,
 ) -> None:
-    """Modes that only read boot through a transaction pooler on a database at head."""
-    with pgbouncer(postgres_server_url, "transaction") as template:
+    """Modes that only read boot through either kind of pooler on a database at head."""
+    # Session mode gives each client a server session of its own: room for all of them.
+    size = 20 if pool_mode == "session" else 4
+    with pgbouncer(postgres_server_url, pool_mode, pool_size=size) as template:
         config = {"SQLALCHEMY_DATABASE_URI": _through(template, ibutsu_db_url),
                   "IBUTSU_DB_MIGRATE": mode}
         boots = _boot_all(processes, config, tmp_path / "start")
