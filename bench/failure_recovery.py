@@ -78,7 +78,7 @@ from pgbouncer import pgbouncer  # noqa: E402
 from test_guard_concurrency import applied, chain  # noqa: E402
 
 from ibutsu_server import create_app  # noqa: E402
-from ibutsu_server.guard.lock import SESSION_BOUND  # noqa: E402
+from flask_migration_guard.lock import SESSION_BOUND  # noqa: E402
 from ibutsu_server.health import DATABASE_CHECK_TIMEOUT  # noqa: E402
 from ibutsu_server.testing import postgres  # noqa: E402
 

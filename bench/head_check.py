@@ -38,7 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_chain import write_chain  # noqa: E402
 
 from ibutsu_server import MIGRATIONS_DIR  # noqa: E402
-from ibutsu_server.guard import Scripts, heads, inspect_database  # noqa: E402
+from flask_migration_guard import heads  # noqa: E402
+from flask_migration_guard.scripts import Scripts  # noqa: E402
+from flask_migration_guard.state import inspect_database  # noqa: E402
 from ibutsu_server.testing import postgres  # noqa: E402
 from ibutsu_server.testing.migrate import migrate_to_head  # noqa: E402
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.logging import default_handler
 
 from ibutsu_server.config import (
     DATABASE_URI_KEY,
@@ -15,6 +16,7 @@ from ibutsu_server.config import (
     check_database_url,
     engine_options,
     resolve_database_url,
+    with_installed_driver,
 )
 from ibutsu_server.db.base import db as _db
 from ibutsu_server.db.util import add_superadmin
@@ -22,6 +24,7 @@ from ibutsu_server.db.util import add_superadmin
 __all__ = ["MIGRATIONS_DIR", "create_app"]
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "db", "migrations")
+GUARD_LOGGER = "flask_migration_guard"
 SUPERADMIN_PREFIX = "IBUTSU_SUPERADMIN_"
 SUPERADMIN_KEYS = frozenset({"email", "name", "password", "own_project"})
 
@@ -39,19 +42,30 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
 
     :param config: settings that take precedence over the environment; see
         :mod:`ibutsu_server.config` for how the database URL is chosen and
-        :mod:`ibutsu_server.guard.settings` for the guard's keys.
+        :mod:`flask_migration_guard.settings` for the guard's keys.
     :param guard: run the startup guard and the superadmin step; Alembic's own
         env.py turns them off.
-    :raises ibutsu_server.guard.GuardConfigError: when the database URL or a
+    :raises flask_migration_guard.errors.GuardConfigError: when the database URL or a
         superadmin key is unusable.
-    :raises ibutsu_server.guard.GuardError: when the guard refuses the database.
+    :raises flask_migration_guard.errors.GuardError: when the guard refuses the database.
     """
+    from flask_migration_guard import MigrationGuard
+
+    from ibutsu_server.db.legacy import detect_legacy
+    from ibutsu_server.guard_names import GUARD_NAMES
+    from ibutsu_server.health import health
+
     app = Flask(__name__, static_folder=None)  # an API: no static files to serve
-    if app.logger.level == logging.NOTSET:
-        app.logger.setLevel(logging.INFO)
+    guard_logger = logging.getLogger(GUARD_LOGGER)
+    for logger in (app.logger, guard_logger):
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+    if not guard_logger.hasHandlers():  # the guard's lines go where the app's do
+        guard_logger.addHandler(default_handler)
     settings = dict(config or {})
     url, embedded = resolve_database_url(settings, os.environ, app.instance_path)
     check_database_url(url)
+    url = with_installed_driver(url)
     app.config.from_mapping(settings)
     app.config[DATABASE_URI_KEY] = url
     app.config[ENGINE_OPTIONS_KEY] = engine_options(url, app.config.get(ENGINE_OPTIONS_KEY))
@@ -59,10 +73,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         os.makedirs(app.instance_path, exist_ok=True)
 
     _db.init_app(app)
-
-    from ibutsu_server.db.legacy import detect_legacy
-    from ibutsu_server.guard import MigrationGuard
-    from ibutsu_server.health import health
 
     app.register_blueprint(health)
     if not guard:
@@ -73,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         directory=MIGRATIONS_DIR,
         legacy_detector=detect_legacy,
         default_mode="upgrade" if embedded else "check",
+        names=GUARD_NAMES,
     )
     if superadmin:
         with app.app_context():
@@ -85,7 +96,7 @@ def _superadmin_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
     :raises GuardConfigError: for an unknown key, or keys without an email.
     """
-    from ibutsu_server.guard import GuardConfigError
+    from flask_migration_guard.errors import GuardConfigError
 
     settings = {
         name[len(SUPERADMIN_PREFIX):].lower(): value

@@ -14,16 +14,21 @@ pointing at the same database:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-if TYPE_CHECKING:
-    from ibutsu_server.guard.errors import GuardConfigError
+from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.urls import (
+    _masked_text,
+    ambiguous_url_error,
+    is_ambiguous,
+    mask_url,
+)
+
 
 DATABASE_URI_KEY = "SQLALCHEMY_DATABASE_URI"
 POSTGRES_PREFIXES = ("POSTGRESQL", "POSTGRES")
@@ -41,13 +46,6 @@ SUPPORTED_FIX = (
     " 'postgresql://user:password@host:5432/ibutsu', or at a SQLite file, as in"
     " 'sqlite:////path/to/ibutsu.db'"
 )
-AMBIGUOUS_EXPECTED = "a URL with at most one '@' after '://', the one before the host"
-AMBIGUOUS_FIX = (
-    "percent-encode each '@' in the password as '%40',"
-    " as in 'postgresql://user:p%40ss@host:5432/ibutsu'"
-)
-# The scheme and the slashes after it, in a URL that may be too broken to parse.
-_SCHEME = re.compile(r"^[A-Za-z][\w.+-]*:/*")
 
 
 def _first(settings: Mapping[str, Any], *keys: str) -> str | None:
@@ -74,8 +72,6 @@ def postgres_url_from_settings(settings: Mapping[str, Any]) -> str | None:
             continue
         port = _first(settings, f"{prefix}_PORT")
         if port is not None and not port.strip().isdigit():
-            from ibutsu_server.guard.errors import GuardConfigError
-
             raise GuardConfigError(f"{prefix}_PORT", port, "a port number, such as '5432'")
         sslmode = _first(settings, f"{prefix}_SSLMODE")
         url = URL.create(
@@ -116,98 +112,6 @@ def resolve_database_url(
     return default_sqlite_url(instance_path), True
 
 
-def _scheme_and_rest(url: str) -> tuple[str, str]:
-    """``url`` cut after its scheme and the slashes that follow it (``postgresql://``)."""
-    match = _SCHEME.match(url)
-    scheme = match.group(0) if match else ""
-    return scheme, url[len(scheme):]
-
-
-def is_ambiguous(url: str) -> bool:
-    """Whether more than one ``@`` follows the scheme of ``url``, so that where its
-    password ends is unclear.
-
-    SQLAlchemy ends the password at the first ``@``: the rest of it would become the
-    host, port or database, and show in messages and reach the DNS. A URL without a
-    host part (``sqlite:////path``) holds no password and is never ambiguous.
-    """
-    if url.partition("://")[2].startswith("/"):
-        return False
-    return _scheme_and_rest(url)[1].count("@") > 1
-
-
-def _masked_userinfo(url: str) -> tuple[str, str]:
-    """``url`` with all between its scheme and its last ``@`` replaced by ``***``, and that part.
-
-    Internal: may change.
-    """
-    scheme, rest = _scheme_and_rest(url)
-    userinfo, _, host_on = rest.rpartition("@")
-    return f"{scheme}***@{host_on}", userinfo
-
-
-def _masked_text(url: str) -> tuple[str, str]:
-    """``url`` as written, even too broken for SQLAlchemy to parse, with its password
-    replaced by ``***``; and the password as written (``""`` if none).
-
-    Masks too much rather than too little: the user name too when it holds an ``@``,
-    and after a ``:`` that no ``@`` follows, what may be a password with its host missing.
-    Internal: may change.
-    """
-    if is_ambiguous(url):
-        return _masked_userinfo(url)
-    scheme, rest = _scheme_and_rest(url)
-    userinfo, at, host_on = rest.rpartition("@")
-    if not at:
-        authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-        host, colon, secret = authority.partition(":")
-        if not (colon and secret) or secret.isdigit():
-            return url, ""
-        return f"{scheme}{host}:***{rest[len(authority):]}", secret
-    user, colon, password = userinfo.partition(":")
-    if not (colon and password):
-        return url, ""
-    return f"{scheme}{user}:***@{host_on}", password
-
-
-def mask_url(url: str | URL) -> str:
-    """``url`` as text fit for a message or a log line: its password replaced by ``***``.
-
-    When the URL is ambiguous (see :func:`is_ambiguous`), all between its scheme
-    and its last ``@`` is replaced, the user name included.
-
-    :param url: a URL, parsed or not; a string SQLAlchemy cannot parse is masked too.
-    """
-    if isinstance(url, str):
-        if is_ambiguous(url):
-            return _masked_userinfo(url)[0]
-        try:
-            parsed = make_url(url)
-        except (ArgumentError, ValueError):
-            return _masked_text(url)[0]
-    else:
-        parsed = url
-    # Rendering quotes an "@" in the user name, password, database and query: one left
-    # beside the last comes from a host that holds part of a password.
-    rendered = parsed.render_as_string(hide_password=True)
-    return _masked_userinfo(rendered)[0] if is_ambiguous(rendered) else rendered
-
-
-def ambiguous_url_error(url: str) -> GuardConfigError:
-    """The error that refuses an ambiguous ``url``, naming it masked and the fix.
-
-    :param url: the URL as given, or as rendered with its password hidden.
-    """
-    from ibutsu_server.guard.errors import GuardConfigError
-
-    count = _scheme_and_rest(url)[1].count("@")
-    reason = (
-        f"found {count} '@' after '://', so where the password ends is ambiguous:"
-        f" {AMBIGUOUS_FIX}"
-    )
-    return GuardConfigError(DATABASE_URI_KEY, _masked_userinfo(url)[0], AMBIGUOUS_EXPECTED, reason)
-
-
 def check_database_url(url: str) -> None:
     """Check ``url`` before any engine exists: it must be unambiguous, parse, and name
     a dialect SQLAlchemy knows and Ibutsu supports (:data:`SUPPORTED_DIALECTS`).
@@ -217,8 +121,6 @@ def check_database_url(url: str) -> None:
         ``@`` after ``://``, a URL SQLAlchemy cannot parse or load, and a dialect
         other than PostgreSQL and SQLite.
     """
-    from ibutsu_server.guard.errors import GuardConfigError
-
     if is_ambiguous(url):
         raise ambiguous_url_error(url)
     failure: str | None = None
@@ -241,6 +143,33 @@ def check_database_url(url: str) -> None:
             f" {SUPPORTED_FIX}"
         )
         raise GuardConfigError(DATABASE_URI_KEY, mask_url(parsed), SUPPORTED_EXPECTED, reason)
+
+
+#: PostgreSQL drivers, in the order tried when the URL names none and SQLAlchemy's
+#: default for ``postgresql://`` is not installed (psycopg 3 from SQLAlchemy 2.1 on).
+POSTGRESQL_DRIVERS = ("psycopg2", "psycopg")
+
+
+def _installed(url: URL) -> bool:
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError:
+        return False
+    return True
+
+
+def with_installed_driver(url: str) -> str:
+    """``url``, naming an installed driver when it names none and SQLAlchemy's default
+    is missing: a ``postgresql://`` URL works with psycopg2 or psycopg 3, whichever is
+    there. Any other URL is returned as it is."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql" or _installed(parsed):
+        return url
+    for driver in POSTGRESQL_DRIVERS:
+        candidate = parsed.set(drivername=f"postgresql+{driver}")
+        if _installed(candidate):
+            return candidate.render_as_string(hide_password=False)
+    return url  # the engine will say which driver is missing
 
 
 ENGINE_OPTIONS_KEY = "SQLALCHEMY_ENGINE_OPTIONS"

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
-from ibutsu_server.guard import app_guard
-from ibutsu_server.guard.actions import Runner
-from ibutsu_server.guard.state import DatabaseState
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.actions import Runner
+from flask_migration_guard.state import DatabaseState
+from ibutsu_server.guard_names import GUARD_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class _Check:
         self.finished = threading.Event()
         self.outcome: DatabaseState | Exception | None = None
         threading.Thread(
-            target=self._run, args=(runner,), name="ibutsu-health-check", daemon=True
+            target=self._run, args=(runner,), name="database-health-check", daemon=True
         ).start()
 
     def _run(self, runner: Runner) -> None:
@@ -80,7 +81,7 @@ def process_health() -> ResponseReturnValue:
 @health.get("/database")
 def database_health() -> ResponseReturnValue:
     """200 with the migration state at head, 503 with the same fields otherwise."""
-    runner = app_guard(current_app).runner
+    runner = app_guard(current_app, GUARD_NAMES.extension_key).runner
     check = _current_check(runner)
     if not check.finished.wait(DATABASE_CHECK_TIMEOUT):
         reason = f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"

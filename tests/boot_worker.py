@@ -27,7 +27,7 @@ class _Collector(logging.Handler):
         self.steps: list[list[str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "ibutsu_server.guard.actions" and isinstance(record.args, tuple):
+        if record.name == "flask_migration_guard.actions" and isinstance(record.args, tuple):
             if len(record.args) == 4 and record.args[0] in ("Applied", "Stamped", "Reverted"):
                 self.steps.append([str(record.args[0]), str(record.args[1])])
 
@@ -38,7 +38,7 @@ def boot(config: dict[str, Any]) -> dict[str, Any]:
     from ibutsu_server.db import db
 
     collector = _Collector()
-    logger = logging.getLogger("ibutsu_server.guard.actions")
+    logger = logging.getLogger("flask_migration_guard.actions")
     logger.addHandler(collector)
     logger.setLevel(logging.INFO)
     started = time.time()
@@ -65,7 +65,7 @@ def boot(config: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     import ibutsu_server  # noqa: F401  (import everything before saying ready)
     import ibutsu_server.db.models  # noqa: F401
-    import ibutsu_server.guard  # noqa: F401
+    import flask_migration_guard  # noqa: F401
 
     print("ready", flush=True)
     for line in sys.stdin:

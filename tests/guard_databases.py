@@ -23,8 +23,8 @@ from legacy_databases import build_legacy_database
 
 from ibutsu_server import MIGRATIONS_DIR
 import sqlite_transactions as sqlite_support
-from ibutsu_server.guard import StateName
-from ibutsu_server.guard.scripts import alembic_config
+from flask_migration_guard import StateName
+from flask_migration_guard.scripts import alembic_config
 from ibutsu_server.testing import postgres
 
 DIALECTS = ("sqlite", "postgresql")

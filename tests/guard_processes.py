@@ -35,8 +35,10 @@ import sqlalchemy as sa
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
-from ibutsu_server.guard import DatabaseState, app_guard
-from ibutsu_server.guard.lock import advisory_key
+from flask_migration_guard import DatabaseState
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.lock import advisory_key
+from ibutsu_server.guard_names import GUARD_NAMES
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -56,7 +58,7 @@ logging.basicConfig(
 )
 from ibutsu_server import create_app
 from ibutsu_server.db import db
-from ibutsu_server.guard import app_guard
+from flask_migration_guard.appstate import app_guard
 
 config = json.loads(sys.argv[1])
 print("READY", flush=True)
@@ -81,10 +83,11 @@ print(json.dumps({"state": state.name.value, "current": list(state.current)}), f
 _HOLD_MIGRATION_LOCK = """
 import sys, time
 import sqlalchemy as sa
-from ibutsu_server.guard.lock import migration_lock
+from flask_migration_guard.lock import migration_lock
+from ibutsu_server.guard_names import GUARD_NAMES
 
 engine = sa.create_engine(sys.argv[1], poolclass=sa.NullPool)
-with migration_lock(engine, 10):
+with migration_lock(engine, 10, GUARD_NAMES):
     print("LOCKED", flush=True)
     time.sleep(float(sys.argv[2]))
 engine.dispose()
@@ -242,7 +245,8 @@ def advisory_lock_session(url: str) -> Iterator[sa.Connection]:
     try:
         with engine.connect() as connection:
             locked = connection.execute(
-                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key()}
+                sa.text("SELECT pg_try_advisory_lock(:key)"),
+                {"key": advisory_key(GUARD_NAMES.lock)},
             ).scalar()
             assert locked, "the migration lock was already taken"
             yield connection
@@ -287,7 +291,7 @@ def advisory_lock_holders(url: str) -> list[int]:
         " AND classid = ((:key >> 32) & 4294967295)::oid"
         " AND objid = (:key & 4294967295)::oid AND database = ("
         "  SELECT oid FROM pg_database WHERE datname = current_database())",
-        key=advisory_key(),
+        key=advisory_key(GUARD_NAMES.lock),
     )
     return [row[0] for row in rows]
 

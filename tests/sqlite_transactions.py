@@ -1,7 +1,7 @@
 """For test engines that build databases: every SQLite transaction real, DDL included.
 
 The guard does this only on the connection that migrates
-(:mod:`ibutsu_server.guard.sqlite`); test helpers that write whole schemas in
+(:mod:`flask_migration_guard.sqlite`); test helpers that write whole schemas in
 one transaction want it on every connection of their engine.
 """
 

@@ -17,7 +17,9 @@ from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.db import db
 from ibutsu_server.db.legacy import detect_legacy
 from ibutsu_server.db.models import Project, Token, User
-from ibutsu_server.guard import MigrationGuard, NotUpToDateError, StateName, app_guard
+from flask_migration_guard import MigrationGuard, StateName
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.errors import NotUpToDateError
 
 
 def _log_in_a_user(app: Flask) -> str:

@@ -46,7 +46,9 @@ from flask import Flask
 
 from ibutsu_server import MIGRATIONS_DIR, create_app
 from ibutsu_server.db.legacy import BASELINE_REVISION
-from ibutsu_server.guard import (
+from flask_migration_guard import MigrationGuard, StateName
+from ibutsu_server.guard_names import GUARD_NAMES
+from flask_migration_guard.errors import (
     BrokenVersionTableError,
     DatabaseUnavailableError,
     GuardConfigError,
@@ -54,13 +56,11 @@ from ibutsu_server.guard import (
     LegacyTooOldError,
     LegacyUnprovenError,
     MigrationFailedError,
-    MigrationGuard,
     MultipleHeadsError,
-    StateName,
     UnknownRevisionError,
     UnversionedDatabaseError,
 )
-from ibutsu_server.guard.connect import masked_url
+from flask_migration_guard.connect import masked_url
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -75,7 +75,8 @@ CANNOT_LOG_IN_EXPECTED = (
     "Expected that user and database to exist, and the user to be allowed to log in"
 )
 CANNOT_LOG_IN_FIX = "fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create them on the server"
-LEGACY_UNPROVEN_FIX = f"'flask db stamp {BASELINE_REVISION}' then 'flask db upgrade'"
+FLASK_DB = "flask --app ibutsu_server db"
+LEGACY_UNPROVEN_FIX = f"'{FLASK_DB} stamp {BASELINE_REVISION}' then '{FLASK_DB} upgrade'"
 LEGACY_TOO_OLD_FIX = "Upgrade it with the last pre-Alembic release (2.8.x)"
 AMBIGUOUS_FOUND = "(found 2 '@' after '://', so where the password ends is ambiguous"
 AMBIGUOUS_EXPECTED = "must be a URL with at most one '@' after '://', the one before the host"
@@ -507,21 +508,21 @@ CASES = (
         BrokenVersionTableError,
         StateName.BROKEN_VERSION_TABLE,
         found=("alembic_version holds no rows, which is not a valid set of heads",),
-        fix="record the right revision with 'flask db stamp <revision>'",
+        fix="record the right revision with 'flask --app ibutsu_server db stamp <revision>'",
     ),
     _refused(
         "ancestor_in_version_table",
         BrokenVersionTableError,
         StateName.BROKEN_VERSION_TABLE,
         found=("alembic_version holds ", f"'{BASELINE_REVISION}'", "not a valid set of heads"),
-        fix="record the right revision with 'flask db stamp <revision>'",
+        fix="record the right revision with 'flask --app ibutsu_server db stamp <revision>'",
     ),
     _refused(
         "unknown_revision",
         UnknownRevisionError,
         StateName.UNKNOWN_REVISION,
         found=(f"alembic_version holds '{UNKNOWN_REVISION}', which the scripts do not know",),
-        fix="downgrade the database with that code ('flask db downgrade <revision>')",
+        fix=f"downgrade the database with that code ('{FLASK_DB} downgrade <revision>')",
     ),
     _refused(
         "multiple_script_heads",
@@ -534,7 +535,7 @@ CASES = (
             ),
         ),
         expected="Expected a database at the single head of the scripts",
-        fix="Merge them with 'alembic merge heads",
+        fix="Merge them with 'flask --app ibutsu_server db merge heads",
         build=_nothing,
         settings=lambda w: {URI: w.url(), "IBUTSU_DB_MIGRATIONS_DIR": TWO_HEADS_DIR},
     ),
@@ -574,7 +575,7 @@ CASES = (
         UnversionedDatabaseError,
         StateName.UNVERSIONED,
         found=("tables ('notes') but no alembic_version",),
-        fix="Point SQLALCHEMY_DATABASE_URI at an empty or migrated database",
+        fix="Point SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) at an empty or migrated database",
     ),
 )
 
@@ -692,6 +693,7 @@ def test_bad_input(
     no write, and no password anywhere.
     """
     caplog.set_level(logging.DEBUG, logger="ibutsu_server")
+    caplog.set_level(logging.DEBUG, logger="flask_migration_guard")
     caplog.set_level(logging.DEBUG, logger="sqlalchemy")
     role = roles.make(case.role) if case.role else ""
     where = Where(fresh_url(request, dialect), dialect, role, tmp_path)
@@ -733,7 +735,7 @@ def _app_without_create_app(url: str, mode: str) -> Flask:
     app = Flask(__name__)
     app.config.update(IBUTSU_DB_MIGRATE=mode, IBUTSU_DB_WAIT_TIMEOUT=0.5)
     engine = sa.create_engine(url, poolclass=sa.NullPool)
-    MigrationGuard(app, directory=MIGRATIONS_DIR, engine=lambda _: engine)
+    MigrationGuard(app, directory=MIGRATIONS_DIR, engine=lambda _: engine, names=GUARD_NAMES)
     return app
 
 
@@ -743,6 +745,7 @@ def test_guard_refuses_an_engine_with_unencoded_at_before_connecting(
     """At boot and in ``flask db status``, an engine whose host holds part of the password
     is refused before any connection, with the URL masked up to the host."""
     caplog.set_level(logging.DEBUG, logger="ibutsu_server")
+    caplog.set_level(logging.DEBUG, logger="flask_migration_guard")
     where = Where(postgres_url, "postgresql", "", tmp_path)
     url = _unencoded_at_in_password(where)
     before = snapshot(postgres_url)
@@ -774,6 +777,7 @@ def test_url_in_the_boot_log_line_is_masked(
     """A percent-encoded ``@`` in the password boots, logged as ``***``; an engine whose
     host holds part of a password renders masked up to the host."""
     caplog.set_level(logging.INFO, logger="ibutsu_server")
+    caplog.set_level(logging.INFO, logger="flask_migration_guard")
     where = Where(postgres_url, "postgresql", "", tmp_path)
     host_on = "@{host}:{port}/{db}".format(**where.fields())
 

@@ -3,7 +3,7 @@
 Most tests go through ``app.test_cli_runner()`` with an app made in ``off``
 mode, so the startup check does not stand in the way. The real path, where
 the command loads the app itself and the startup check is skipped because a
-``flask db`` command runs, is tested through ``ScriptInfo`` and, once per exit
+``flask db`` command runs, is tested through ``FlaskGroup`` and, once per exit
 code, in a subprocess.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
-from flask.cli import ScriptInfo
+from flask.cli import FlaskGroup
 from guard_databases import (
     CASES_BY_NAME,
     CHAIN,
@@ -32,8 +32,7 @@ from guard_databases import (
 )
 
 from ibutsu_server import create_app
-from ibutsu_server.guard import StateName
-from ibutsu_server.guard.cli import db_group
+from flask_migration_guard import StateName
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -66,9 +65,10 @@ def flask_db(url: str, *args: str, **config: Any) -> Result:
 
 
 def flask_db_loading_the_app(*args: str, **config: Any) -> Result:
-    """Run ``flask db ARGS`` the way the flask command does: the command makes the app."""
-    info = ScriptInfo(create_app=lambda: create_app(app_config(**config)))
-    return CliRunner().invoke(db_group, list(args), obj=info)
+    """Run ``flask db ARGS`` the way the flask command does: it loads the app to find
+    the ``db`` group, then runs the command."""
+    cli = FlaskGroup(create_app=lambda: create_app(app_config(**config)))
+    return CliRunner().invoke(cli, ["db", *args])
 
 
 @pytest.mark.parametrize(("case", "dialect"), case_params())

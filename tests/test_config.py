@@ -22,9 +22,10 @@ from guard_databases import CLOSED_PORT_URL, HEAD, app_config, snapshot, table_n
 from sqlalchemy.engine import make_url
 
 from ibutsu_server import MIGRATIONS_DIR, create_app
+from ibutsu_server.guard_names import GUARD_NAMES
 from ibutsu_server.config import LIBPQ_DEFAULTS, engine_options, resolve_database_url
-from ibutsu_server.guard import GuardConfigError
-from ibutsu_server.guard.settings import read_settings
+from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.settings import read_settings
 
 INSTANCE = "/srv/ibutsu/instance"
 DEFAULT_URL = f"sqlite:///{INSTANCE}/ibutsu.db"
@@ -328,7 +329,9 @@ def test_seconds_range_ends_accepted(key: str, value: Any, seconds: float) -> No
     """Each end of each range is a valid setting."""
     app = Flask(__name__)
     app.config[key] = value
-    settings = read_settings(app, default_mode="check", default_directory=MIGRATIONS_DIR)
+    settings = read_settings(
+        app, GUARD_NAMES, default_mode="check", default_directory=MIGRATIONS_DIR
+    )
     attribute = key.removeprefix("IBUTSU_DB_").lower()
     assert getattr(settings, attribute) == seconds
 

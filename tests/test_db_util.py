@@ -13,7 +13,7 @@ from ibutsu_server import create_app
 from ibutsu_server.db import db
 from ibutsu_server.db.models import Project, User
 from ibutsu_server.db.util import Explain, add_superadmin
-from ibutsu_server.guard import GuardConfigError
+from flask_migration_guard.errors import GuardConfigError
 
 Session = Any
 BOOTS = 16

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from guard_databases import HEAD, app_config, execute, migrate_to, snapshot
 
 from ibutsu_server import MIGRATIONS_DIR, create_app
-from ibutsu_server.guard import BrokenVersionTableError, MigrationFailedError
-from ibutsu_server.guard.errors import BrokenScriptsError
+from flask_migration_guard.errors import BrokenVersionTableError, MigrationFailedError
+from flask_migration_guard.errors import BrokenScriptsError
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -32,7 +32,7 @@ def test_an_abbreviated_id_is_refused(empty_url: str) -> None:
         message = refused.value.message
         assert f"{HEAD[:5]!r} (short for {HEAD!r})" in message
         assert "an abbreviated id, not a full revision id" in message
-        assert "flask db stamp" in message
+        assert "flask --app ibutsu_server db stamp" in message
 
 
 @pytest.mark.parametrize(

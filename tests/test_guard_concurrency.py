@@ -24,16 +24,17 @@ from guard_processes import (
 )
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.guard import LockTimeoutError, Scripts
-from ibutsu_server.guard.lock import (
+from flask_migration_guard.errors import LockTimeoutError
+from ibutsu_server.guard_names import GUARD_NAMES
+from flask_migration_guard.scripts import Scripts
+from flask_migration_guard.lock import (
     MAX_POLL_INTERVAL_LISTENING,
-    RELEASED_CHANNEL,
     _wait_for_release,
     advisory_key,
 )
 
 WAITING = "Waiting for the migration lock"
-_APPLIED = re.compile(r"ibutsu_server\.guard\.actions: Applied (\S+)")
+_APPLIED = re.compile(r"flask_migration_guard\.actions: Applied (\S+)")
 
 
 def applied(process: Process) -> list[str]:
@@ -68,7 +69,7 @@ def file_lock_held(url: str) -> bool:
 
 def release(connection: sa.Connection) -> None:
     unlocked = connection.execute(
-        sa.text("SELECT pg_advisory_unlock(:key)"), {"key": advisory_key()}
+        sa.text("SELECT pg_advisory_unlock(:key)"), {"key": advisory_key(GUARD_NAMES.lock)}
     ).scalar()
     assert unlocked
 
@@ -256,8 +257,8 @@ def test_a_release_notice_that_came_with_a_reply_wakes_the_waiter(
     engine = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as waiter, engine.connect() as holder:
-            waiter.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
-            holder.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
+            waiter.exec_driver_sql(f"LISTEN {GUARD_NAMES.channel}")
+            holder.exec_driver_sql(f"NOTIFY {GUARD_NAMES.channel}")
             waiter.exec_driver_sql("SELECT 1")  # the notice comes in with this reply
             started = time.monotonic()
             _wait_for_release(waiter, 0, started + 30)

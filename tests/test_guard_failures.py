@@ -21,14 +21,10 @@ from guard_processes import (
 )
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.guard import (
-    DatabaseState,
-    DatabaseUnavailableError,
-    MigrationFailedError,
-    Runner,
-    Scripts,
-    StateName,
-)
+from flask_migration_guard import DatabaseState, StateName
+from flask_migration_guard.actions import Runner
+from flask_migration_guard.errors import DatabaseUnavailableError, MigrationFailedError
+from flask_migration_guard.scripts import Scripts
 from ibutsu_server.testing import postgres
 
 HEAD = Scripts(MIGRATIONS_DIR).heads
@@ -57,7 +53,7 @@ def test_failing_revision_rolls_back_entirely(empty_url: str) -> None:
     assert error.last_good == ("fail0001",)
     assert "fail0002" in error.message
     assert "boom in revision 2" in error.message
-    assert "flask db upgrade" in error.message
+    assert "flask --app ibutsu_server db upgrade" in error.message
     assert isinstance(error.__cause__, RuntimeError)
     assert table_names(empty_url) == {"alembic_version", "a"}
     assert versions(empty_url) == ["fail0001"]

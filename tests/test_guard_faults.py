@@ -16,7 +16,8 @@ from guard_processes import Processes, boot_config, query, table_names, wait_unt
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
-from ibutsu_server.guard import StateName, app_guard
+from flask_migration_guard import StateName
+from flask_migration_guard.appstate import app_guard
 
 FIRST = "kill0001"
 SECOND = "kill0002"

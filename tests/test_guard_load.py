@@ -12,7 +12,7 @@ from boot_pool import BootPool
 from legacy_databases import LegacySample, build_legacy_database, insert_sample_rows
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.guard import Scripts
+from flask_migration_guard.scripts import Scripts
 from ibutsu_server.testing import postgres
 
 PROCESSES = 16

@@ -30,7 +30,10 @@ from sqlalchemy.engine import make_url
 from ibutsu_server import MIGRATIONS_DIR
 import sqlite_transactions as sqlite_support
 from ibutsu_server.db.legacy import detect_legacy
-from ibutsu_server.guard import DatabaseState, Runner, Scripts, StateName, inspect_database
+from flask_migration_guard import DatabaseState, StateName
+from flask_migration_guard.actions import Runner
+from flask_migration_guard.scripts import Scripts
+from flask_migration_guard.state import inspect_database
 
 SCRIPTS = {MIGRATIONS_DIR: Scripts(MIGRATIONS_DIR), TWO_HEADS_DIR: Scripts(TWO_HEADS_DIR)}
 

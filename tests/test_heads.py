@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ibutsu_server import MIGRATIONS_DIR
-from ibutsu_server.guard import heads
-from ibutsu_server.guard.scripts import Scripts
+from flask_migration_guard import heads
+from flask_migration_guard.scripts import Scripts
 
 ENV_PY = "from alembic import context\n"
 

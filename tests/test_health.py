@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from ibutsu_server import create_app
 from ibutsu_server.db import db
-from ibutsu_server.guard import StateName
+from flask_migration_guard import StateName
 from ibutsu_server.health import DATABASE_CHECK_TIMEOUT
 
 pytestmark = pytest.mark.usefixtures("clean_environment")

@@ -32,13 +32,9 @@ from guard_databases import (
 from legacy_databases import LegacySample, build_legacy_database, insert_sample_rows
 
 from ibutsu_server import create_app
-from ibutsu_server.guard import (
-    LegacyTooOldError,
-    LegacyUnprovenError,
-    NotUpToDateError,
-    StateName,
-    app_guard,
-)
+from flask_migration_guard import StateName
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.errors import LegacyTooOldError, LegacyUnprovenError, NotUpToDateError
 
 # The indexes only migrations make, on PostgreSQL only.
 POSTGRESQL_ONLY_INDEXES = frozenset(
@@ -187,7 +183,7 @@ def test_upgrade_mode_stamps_and_upgrades(
     legacy_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Booting in upgrade mode stamps the baseline, then upgrades; the data comes through."""
-    caplog.set_level(logging.INFO, logger="ibutsu_server.guard")
+    caplog.set_level(logging.INFO, logger="flask_migration_guard")
     app = create_app(app_config(legacy_url, "upgrade"))
     state = app_guard(app).last_state
     assert state is not None and state.name is StateName.AT_HEAD

@@ -21,7 +21,9 @@ from guard_processes import WAIT, boot, boot_config, wait_until
 from ibutsu_server import create_app
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import MIGRATION_ONLY_INDEXES
-from ibutsu_server.guard import DatabaseState, MigrationFailedError, app_guard
+from flask_migration_guard import DatabaseState
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.errors import MigrationFailedError
 
 MakeEngine = Callable[[str], sa.Engine]
 

@@ -24,8 +24,8 @@ from guard_processes import boot as boot_here
 from ibutsu_server import create_app
 from ibutsu_server.config import LIBPQ_DEFAULTS
 from ibutsu_server.db import db
-from ibutsu_server.guard import DatabaseUnavailableError
-from ibutsu_server.guard.lock import PROBE_INTERVAL, PROBE_TIMEOUT, SESSION_BOUND
+from flask_migration_guard.errors import DatabaseUnavailableError
+from flask_migration_guard.lock import PROBE_INTERVAL, PROBE_TIMEOUT, SESSION_BOUND
 
 pytestmark = [pytest.mark.usefixtures("clean_environment"),
               pytest.mark.ibutsu_db_dialects("postgresql")]

@@ -143,7 +143,7 @@ def test_app_fixture_and_dialect_marker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_app='''
         import pytest
-        from ibutsu_server.guard import app_guard
+        from flask_migration_guard.appstate import app_guard
 
 
         @pytest.mark.ibutsu_db_dialects("postgresql")

@@ -14,8 +14,10 @@ from guard_databases import HEAD, app_config, migrate_to, snapshot
 from guard_processes import hot_standby, query, throwaway_server, wait_until
 
 from ibutsu_server import create_app
-from ibutsu_server.guard import NotUpToDateError, StateName, app_guard
-from ibutsu_server.guard.errors import ReadOnlyDatabaseError
+from flask_migration_guard import StateName
+from flask_migration_guard.appstate import app_guard
+from flask_migration_guard.errors import NotUpToDateError
+from flask_migration_guard.errors import ReadOnlyDatabaseError
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 

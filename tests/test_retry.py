@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ibutsu_server.guard.retry import poll
+from flask_migration_guard.retry import poll
 
 
 def test_returns_the_first_answer() -> None:

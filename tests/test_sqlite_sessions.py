@@ -1,7 +1,7 @@
 """Ordinary app sessions on SQLite hold no lock after reading; migrations stay transactional.
 
 Only the connection that migrates begins its transactions explicitly (see
-ibutsu_server.guard.sqlite); test_guard_failures and test_env prove that a
+flask_migration_guard.sqlite); test_guard_failures and test_env prove that a
 failing revision still leaves the database at the last good revision.
 """
 
@@ -14,7 +14,7 @@ from flask import Flask
 from ibutsu_server import create_app
 from ibutsu_server.db import db
 from ibutsu_server.db.models import Project
-from ibutsu_server.guard.sqlite import in_memory
+from flask_migration_guard.sqlite import in_memory
 
 # A busy SQLite database would make a commit wait this long before failing.
 BUSY_TIMEOUT = 0.5

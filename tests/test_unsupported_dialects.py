@@ -17,8 +17,8 @@ from guard_databases import app_config
 from test_cli import flask_db_loading_the_app
 
 from ibutsu_server import create_app
-from ibutsu_server.guard import GuardConfigError
-from ibutsu_server.guard.errors import database_reason
+from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.errors import database_reason
 from ibutsu_server.testing import postgres
 
 pytestmark = pytest.mark.usefixtures("clean_environment")

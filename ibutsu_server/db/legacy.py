@@ -22,11 +22,15 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ibutsu_server.guard.state import LegacyFinding
+from flask_migration_guard.state import LegacyFinding
 
 BASELINE_REVISION = "cacecc4f1237"
 META_TABLE = "meta"
 LAST_LEGACY_VERSION = 9
+TOO_OLD_FIX = (
+    f"Upgrade it with the last pre-Alembic release (2.8.x) until meta.version is"
+    f" {LAST_LEGACY_VERSION}, then start this version again."
+)
 
 # The schema at legacy version 9, table by table: "column:family", then "!" for
 # NOT NULL, or "?" where either is accepted (nullable in the legacy release,
@@ -193,7 +197,11 @@ def detect_legacy(connection: Connection, tables: Sequence[str]) -> LegacyFindin
     rows = _version_rows(connection)
     if not rows:
         return LegacyFinding(
-            None, BASELINE_REVISION, too_old=True, problems=("meta has no version row",)
+            None,
+            BASELINE_REVISION,
+            too_old=True,
+            problems=("meta has no version row",),
+            fix=TOO_OLD_FIX,
         )
     if len(rows) > 1:
         found = ", ".join(repr(row) for row in rows)
@@ -204,7 +212,11 @@ def detect_legacy(connection: Connection, tables: Sequence[str]) -> LegacyFindin
     version = rows[0]
     if version is None or not version.strip().isdigit():
         return LegacyFinding(
-            version, BASELINE_REVISION, too_old=True, problems=("the version is not a number",)
+            version,
+            BASELINE_REVISION,
+            too_old=True,
+            problems=("the version is not a number",),
+            fix=TOO_OLD_FIX,
         )
     if int(version) < LAST_LEGACY_VERSION:
         return LegacyFinding(
@@ -212,6 +224,7 @@ def detect_legacy(connection: Connection, tables: Sequence[str]) -> LegacyFindin
             BASELINE_REVISION,
             too_old=True,
             problems=(f"version {version} is below {LAST_LEGACY_VERSION}, the last legacy level",),
+            fix=TOO_OLD_FIX,
         )
     return LegacyFinding(
         version, BASELINE_REVISION, problems=tuple(_schema_problems(connection, tables))

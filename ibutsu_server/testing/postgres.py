@@ -27,6 +27,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from ibutsu_server.config import with_installed_driver
+
 URL_VARIABLE = "IBUTSU_TEST_POSTGRES_URL"
 REQUIRE_VARIABLE = "IBUTSU_TEST_REQUIRE_POSTGRES"
 TABLESPACE_VARIABLE = "IBUTSU_TEST_POSTGRES_TABLESPACE"
@@ -40,7 +42,9 @@ def postgres_required() -> bool:
 
 def server_answers(url: str, timeout: int = 2) -> bool:
     """Whether a PostgreSQL server accepts a connection at ``url``."""
-    engine = sa.create_engine(url, connect_args={"connect_timeout": timeout}, poolclass=sa.NullPool)
+    engine = sa.create_engine(
+        with_installed_driver(url), connect_args={"connect_timeout": timeout}, poolclass=sa.NullPool
+    )
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
@@ -71,7 +75,9 @@ def database_url(server_url: str, name: str) -> str:
 
 def admin_engine(server_url: str) -> sa.Engine:
     """An engine for server-wide statements (CREATE and DROP DATABASE): autocommit, no pool."""
-    return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    return sa.create_engine(
+        with_installed_driver(server_url), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
 
 
 PREFIX_VARIABLE = "IBUTSU_TEST_DATABASE_PREFIX"

@@ -25,7 +25,7 @@ from pathlib import Path
 import filelock
 import sqlalchemy as sa
 
-from ibutsu_server.guard.lock import advisory_key
+from flask_migration_guard.lock import advisory_key
 from ibutsu_server.testing import postgres
 
 #: Migrates the database at a URL to head.

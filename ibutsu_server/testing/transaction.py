@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import scoped_session
 
 from ibutsu_server.db import db
-from ibutsu_server.guard.sqlite import transactional_ddl
+from flask_migration_guard.sqlite import transactional_ddl
 
 
 @contextmanager

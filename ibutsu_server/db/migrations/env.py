@@ -3,8 +3,9 @@
 - The URL and the metadata come from the app factory: the current Flask app
   when there is one, else ``ibutsu_server.create_app()``.
 - A connection passed in ``config.attributes["connection"]`` is used as it is,
-  so code can migrate in-process on a connection it controls; an engine
-  passed there (as pytest-alembic does) lends a connection.
+  so code can migrate in-process on a connection it controls; anything
+  else passed there (an engine, or pytest-alembic's wrapper of one
+  connection) lends one through ``connect()``.
 - Each revision runs in its own transaction. Run as its own command, Alembic
   takes the migration lock first, so it never races a booting app.
 - Logging is configured from alembic.ini only when Alembic runs as its own
@@ -13,19 +14,19 @@
 
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 
 from alembic import context
 from flask import Flask, current_app, has_app_context
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 import ibutsu_server.db.models  # noqa: F401  (registers the tables on db.metadata)
 from ibutsu_server.db import db
 from ibutsu_server.db.autogenerate import COMPARE_OPTIONS
-from ibutsu_server.guard.alembic_env import run_on
-from ibutsu_server.guard.lock import migration_lock
-from ibutsu_server.guard.settings import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY, parse_seconds
+from flask_migration_guard.alembic_env import run_on
+from flask_migration_guard.lock import migration_lock
+from flask_migration_guard.settings import DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT, read_seconds
+from ibutsu_server.guard_names import GUARD_NAMES
 
 config = context.config
 given_connection = config.attributes.get("connection")
@@ -63,18 +64,17 @@ def _run_on(connection: Connection) -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations on the given connection, or on the app's engine."""
-    if isinstance(given_connection, Engine):
+    if isinstance(given_connection, Connection):
+        _run_on(given_connection)
+        return
+    if given_connection is not None:  # an engine, or something that lends a connection
         with given_connection.connect() as connection:
             _run_on(connection)
         return
-    if given_connection is not None:
-        _run_on(given_connection)
-        return
     app = _app()
     with app.app_context():
-        setting = app.config.get(LOCK_TIMEOUT_KEY, os.environ.get(LOCK_TIMEOUT_KEY))
-        lock_timeout = parse_seconds(setting or DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_KEY)
-        with migration_lock(db.engine, lock_timeout) as held:
+        lock_timeout = read_seconds(app, GUARD_NAMES, LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT)
+        with migration_lock(db.engine, lock_timeout, GUARD_NAMES) as held:
             if held.connection is not None:  # PostgreSQL: migrate in the session holding it
                 _run_on(held.connection)
                 return

@@ -2,6 +2,6 @@
 
 from alembic import context
 
-from ibutsu_server.guard.alembic_env import run_on_given_connection
+from flask_migration_guard.alembic_env import run_on_given_connection
 
 run_on_given_connection(context)

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from flask_migration_guard.naming import DEFAULT_NAMES, Names
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from ibutsu_server.guard.scripts import Scripts
-
-VERSION_TABLE = "alembic_version"
+    from flask_migration_guard.scripts import Scripts
 
 
 class StateName(str, enum.Enum):
@@ -51,12 +51,15 @@ class LegacyFinding:
     :ivar baseline: the revision a proven legacy database is stamped with.
     :ivar too_old: the marker is missing, not a number, or too old to stamp.
     :ivar problems: why the schema does not prove the claim; empty when proven.
+    :ivar fix: what to do when the database is refused, in the application's words;
+        the guard's generic advice when empty.
     """
 
     version: str | None
     baseline: str
     too_old: bool = False
     problems: tuple[str, ...] = ()
+    fix: str = ""
 
     @property
     def proven(self) -> bool:
@@ -109,27 +112,31 @@ def is_at_head(rows: Sequence[str], heads: Sequence[str]) -> bool:
     return len(heads) == 1 and list(rows) == list(heads)
 
 
-def _table_names(connection: Connection) -> list[str]:
-    return sa.inspect(connection).get_table_names()
+def version_query(names: Names) -> sa.TextClause:
+    """The query for the rows of the version table."""
+    return sa.text(f"SELECT version_num FROM {names.qualified_version_table}")
 
 
-def _version_rows(connection: Connection) -> list[str] | None:
-    """The rows of ``alembic_version``, or ``None`` when there is no such table.
+def _table_names(connection: Connection, names: Names) -> list[str]:
+    return sa.inspect(connection).get_table_names(schema=names.version_table_schema)
+
+
+def _version_rows(connection: Connection, names: Names) -> list[str] | None:
+    """The rows of the version table, or ``None`` when there is no such table.
 
     Reading first and looking at the catalog only on failure keeps the common
     case, a database at head, to one query.
     """
     try:
-        rows = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}"))
-        return [row[0] for row in rows]
+        return [row[0] for row in connection.execute(version_query(names))]
     except sa.exc.DBAPIError:
         connection.rollback()
-        if VERSION_TABLE in _table_names(connection):
+        if names.version_table in _table_names(connection, names):
             raise
         return None
 
 
-def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
+def _classify_versioned(rows: list[str], scripts: Scripts, table: str) -> DatabaseState:
     head = scripts.heads
     current = tuple(rows)
     abbreviated = {rev: scripts.resolve(rev) for rev in rows if not scripts.is_known(rev)}
@@ -141,7 +148,7 @@ def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
             StateName.BROKEN_VERSION_TABLE,
             current,
             head,
-            detail=f"{VERSION_TABLE} holds {shown}: an abbreviated id, not a full revision id",
+            detail=f"{table} holds {shown}: an abbreviated id, not a full revision id",
         )
     unknown = list(abbreviated)
     if unknown:
@@ -149,7 +156,7 @@ def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
             StateName.UNKNOWN_REVISION,
             current,
             head,
-            detail=f"{VERSION_TABLE} holds {', '.join(map(repr, unknown))}, which the scripts"
+            detail=f"{table} holds {', '.join(map(repr, unknown))}, which the scripts"
             " do not know: the database is ahead of this code, or from another project",
         )
     if not rows or len(set(rows)) != len(rows) or not scripts.are_independent(rows):
@@ -158,7 +165,7 @@ def _classify_versioned(rows: list[str], scripts: Scripts) -> DatabaseState:
             StateName.BROKEN_VERSION_TABLE,
             current,
             head,
-            detail=f"{VERSION_TABLE} holds {found}, which is not a valid set of heads",
+            detail=f"{table} holds {found}, which is not a valid set of heads",
         )
     return DatabaseState(
         StateName.BEHIND, current, head, pending=scripts.pending(current)
@@ -170,6 +177,7 @@ def _classify_unversioned(
     tables: list[str],
     scripts: Scripts,
     legacy_detector: LegacyDetector | None,
+    table: str,
 ) -> DatabaseState:
     head = scripts.heads
     if not tables:
@@ -181,7 +189,7 @@ def _classify_unversioned(
             StateName.UNVERSIONED,
             (),
             head,
-            detail=f"tables ({shown}) but no {VERSION_TABLE} and no legacy version marker",
+            detail=f"tables ({shown}) but no {table} and no legacy version marker",
         )
     if finding.too_old:
         return DatabaseState(
@@ -216,12 +224,14 @@ def inspect_database(
     connection: Connection,
     scripts: Scripts,
     legacy_detector: LegacyDetector | None = None,
+    names: Names = DEFAULT_NAMES,
 ) -> DatabaseState:
     """Read a database's migration state.
 
     :param connection: a connection outside any transaction; it is left so.
     :param scripts: the script directory to compare with.
     :param legacy_detector: the application's hook for pre-Alembic databases.
+    :param names: where the version table is.
     """
     try:
         heads = scripts.heads
@@ -233,16 +243,17 @@ def inspect_database(
                 detail=f"the script directory {scripts.directory!r} has several heads,"
                 f" {', '.join(map(repr, heads))}",
             )
-        rows = _version_rows(connection)
+        table = names.qualified_version_table
+        rows = _version_rows(connection, names)
         if rows is not None:
             if is_at_head(rows, heads):
                 return DatabaseState(StateName.AT_HEAD, tuple(rows), heads)
-            if not rows and _table_names(connection) == [VERSION_TABLE]:
+            if not rows and _table_names(connection, names) == [names.version_table]:
                 # What 'alembic downgrade base' leaves behind: an empty database.
                 return DatabaseState(StateName.EMPTY, (), heads, pending=scripts.pending(()))
-            return _classify_versioned(rows, scripts)
-        tables = _table_names(connection)
-        return _classify_unversioned(connection, tables, scripts, legacy_detector)
+            return _classify_versioned(rows, scripts, table)
+        tables = _table_names(connection, names)
+        return _classify_unversioned(connection, tables, scripts, legacy_detector, table)
     finally:
         if connection.in_transaction():
             connection.rollback()

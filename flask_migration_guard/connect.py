@@ -8,9 +8,11 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ibutsu_server.config import ambiguous_url_error, is_ambiguous, mask_url
-from ibutsu_server.guard.errors import DatabaseUnavailableError, database_reason
-from ibutsu_server.guard.retry import poll
+from flask_migration_guard.errors import DatabaseUnavailableError, database_reason
+from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.retry import poll
+from flask_migration_guard.settings import WAIT_TIMEOUT
+from flask_migration_guard.urls import ambiguous_url_error, is_ambiguous, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ _PERMANENT = (
 
 
 def masked_url(engine: Engine) -> str:
-    """The engine's URL with its password hidden (see :func:`ibutsu_server.config.mask_url`)."""
+    """The engine's URL with its password hidden (see :func:`.urls.mask_url`)."""
     return mask_url(engine.url)
 
 
@@ -47,7 +49,7 @@ def _describe(engine: Engine, exc: BaseException) -> str:
     return reason
 
 
-def wait_for_database(engine: Engine, timeout: float) -> None:
+def wait_for_database(engine: Engine, timeout: float, names: Names = DEFAULT_NAMES) -> None:
     """Return once ``engine`` connects; retry with backoff up to ``timeout`` seconds.
 
     :raises DatabaseUnavailableError: naming host and database, password masked.
@@ -64,17 +66,19 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             reason = _describe(engine, exc)
             last.update(reason=reason, permanent=any(mark in reason for mark in _PERMANENT))
             if last["permanent"]:
-                raise _unavailable(engine, reason, None) from None
+                raise _unavailable(engine, reason, None, names) from None
             return None
 
     def report(delay: float) -> None:
         log.info("Database not reachable yet (%s); retrying in %.1f s", last["reason"], delay)
 
     if poll(connect, deadline=time.monotonic() + timeout, first=0.1, before_pause=report) is None:
-        raise _unavailable(engine, str(last["reason"]), timeout)
+        raise _unavailable(engine, str(last["reason"]), timeout, names)
 
 
-def _unavailable(engine: Engine, reason: str, waited: float | None) -> DatabaseUnavailableError:
+def _unavailable(
+    engine: Engine, reason: str, waited: float | None, names: Names
+) -> DatabaseUnavailableError:
     """The error for a database that refused (``waited`` None) or never answered."""
     url = engine.url
     user = f" as user {url.username!r}" if url.username else ""
@@ -82,15 +86,14 @@ def _unavailable(engine: Engine, reason: str, waited: float | None) -> DatabaseU
         tried = ""
         fix = (
             " Expected that user and database to exist, and the user to be allowed"
-            " to log in: fix SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*), or create"
-            " them on the server."
+            f" to log in: fix {names.url_setting}, or create them on the server."
         )
     else:
         tried = f" after trying for {waited:g} s"
+        key = names.key(WAIT_TIMEOUT)
         fix = (
-            " Expected a server to answer there within IBUTSU_DB_WAIT_TIMEOUT:"
-            " check SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*) and that the server"
-            " runs, or raise IBUTSU_DB_WAIT_TIMEOUT."
+            f" Expected a server to answer there within {key}:"
+            f" check {names.url_setting} and that the server runs, or raise {key}."
         )
     return DatabaseUnavailableError(
         f"Cannot connect to database {url.database!r} on host"

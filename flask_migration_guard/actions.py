@@ -16,27 +16,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import (
+from flask_migration_guard.errors import (
+    GuardConfigError,
     LockLostError,
     MigrationFailedError,
     MigrationInterruptedError,
     database_reason,
 )
-from ibutsu_server.guard.lock import Hold, Unless, migration_lock
-from ibutsu_server.guard.refusals import raise_if_refused
-from ibutsu_server.guard.retry import poll
-from ibutsu_server.guard.scripts import Scripts, alembic_config
-from ibutsu_server.guard.signals import Interrupted, stopped_by_signals
-from ibutsu_server.guard.sqlite import transactional_ddl
-from ibutsu_server.guard.state import (
+from flask_migration_guard.lock import Hold, Unless, migration_lock
+from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.refusals import raise_if_refused
+from flask_migration_guard.retry import poll
+from flask_migration_guard.scripts import Scripts, alembic_config
+from flask_migration_guard.signals import Interrupted, stopped_by_signals
+from flask_migration_guard.sqlite import transactional_ddl
+from flask_migration_guard.state import (
     DatabaseState,
     LegacyDetector,
     StateName,
     is_at_head,
     inspect_database,
+    version_query,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Runner:
 
     :ivar lock_timeout: seconds to wait for the migration lock.
     :ivar ddl_lock_timeout: PostgreSQL ``lock_timeout`` for migration statements, seconds.
+    :ivar names: the lock's, the version table's and the commands' names.
     """
 
     engine: Engine
@@ -55,6 +58,7 @@ class Runner:
     legacy_detector: LegacyDetector | None = None
     lock_timeout: float = 300.0
     ddl_lock_timeout: float = 30.0
+    names: Names = DEFAULT_NAMES
 
     def inspect(self, attempts: int = 5) -> DatabaseState:
         """Read the database's state on a short-lived connection.
@@ -69,7 +73,9 @@ class Runner:
         def read() -> DatabaseState | None:
             try:
                 with self._reading_connection() as connection:
-                    return inspect_database(connection, self.scripts, self.legacy_detector)
+                    return inspect_database(
+                        connection, self.scripts, self.legacy_detector, self.names
+                    )
             except sa.exc.DBAPIError as exc:
                 if len(failures) + 1 >= attempts:
                     raise
@@ -93,14 +99,14 @@ class Runner:
         return connection
 
     def at_head(self, connection: Connection | None = None) -> bool:
-        """Whether ``alembic_version`` holds exactly the script heads: one query, no catalog.
+        """Whether the version table holds exactly the script heads: one query, no catalog.
 
         The cheap test waiting processes repeat; anything unexpected counts as "no".
 
         :param connection: an autocommit connection to read on; a new one by default.
         """
         heads = self.scripts.heads
-        query = sa.text("SELECT version_num FROM alembic_version")
+        query = version_query(self.names)
         try:
             if connection is not None:
                 current = [row[0] for row in connection.execute(query)]
@@ -112,7 +118,7 @@ class Runner:
         return is_at_head(current, heads)
 
     def _at_head_state(self) -> DatabaseState:
-        """The state :meth:`at_head` has just seen: ``alembic_version`` holds the one head."""
+        """The state :meth:`at_head` has just seen: the version table holds the one head."""
         heads = self.scripts.heads
         return DatabaseState(StateName.AT_HEAD, heads, heads)
 
@@ -165,6 +171,8 @@ class Runner:
             config.attributes["connection"] = connection
             config.attributes["on_version_apply"] = logger or _RevisionLogger()
             config.attributes["read_only"] = read_only
+            config.attributes["version_table"] = self.names.version_table
+            config.attributes["version_table_schema"] = self.names.version_table_schema
             action(config, *args, **kwargs)
 
     @contextmanager
@@ -174,7 +182,9 @@ class Runner:
         with a guard error."""
         with stopped_by_signals() as received:
             try:
-                with migration_lock(self.engine, self.lock_timeout, unless=unless) as held:
+                with migration_lock(
+                    self.engine, self.lock_timeout, self.names, unless=unless
+                ) as held:
                     yield held, received
             except Interrupted as exc:
                 raise self._failure(exc, None, (), received) from exc
@@ -182,7 +192,7 @@ class Runner:
     def upgrade(self, target: str = "heads") -> DatabaseState:
         """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
 
-        SIGTERM or SIGINT stops it cleanly (see :mod:`ibutsu_server.guard.signals`).
+        SIGTERM or SIGINT stops it cleanly (see :mod:`flask_migration_guard.signals`).
 
         :raises RefusedStateError: when the database must not be touched.
         :raises MigrationFailedError: when a revision fails.
@@ -191,6 +201,8 @@ class Runner:
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
             return self._at_head_state()
+        from alembic import command
+
         unless = self.at_head if to_head else None
         with self._migrating(unless) as (held, received):
             # Not held: ``unless`` saw the head. Held: read again, since it was not at head.
@@ -198,7 +210,7 @@ class Runner:
             if state.at_head and to_head:
                 log.info("Another process brought the database to head while this one waited")
                 return state
-            raise_if_refused(state)
+            raise_if_refused(state, self.names)
             logger = _RevisionLogger()
             try:
                 if state.name is StateName.LEGACY and state.legacy is not None:
@@ -214,12 +226,16 @@ class Runner:
                         logger=logger,
                     )
                 self.run(command.upgrade, target, connection=held.connection, logger=logger)
+            except GuardConfigError:
+                raise  # env.py disagrees with the guard: nothing ran
             except (Exception, Interrupted) as exc:
                 raise self._failure(exc, state, logger.done, received) from exc
             return self.inspect()
 
     def downgrade(self, target: str) -> DatabaseState:
         """Downgrade to ``target`` under the lock; a signal stops it as it does :meth:`upgrade`."""
+        from alembic import command
+
         with self._migrating() as (held, received):
             try:
                 self.run(command.downgrade, target, connection=held.connection)
@@ -228,8 +244,10 @@ class Runner:
             return self.inspect()
 
     def stamp(self, target: str) -> DatabaseState:
-        """Write ``target`` into ``alembic_version`` under the lock, running nothing."""
-        with migration_lock(self.engine, self.lock_timeout) as held:
+        """Write ``target`` into the version table under the lock, running nothing."""
+        from alembic import command
+
+        with migration_lock(self.engine, self.lock_timeout, self.names) as held:
             try:
                 self.run(command.stamp, target, connection=held.connection)
             except sa.exc.DBAPIError as exc:
@@ -272,7 +290,7 @@ class Runner:
             interrupted = MigrationInterruptedError(
                 f"Stopped by {received[0]} {during}: its statement was cancelled and its"
                 f" transaction rolled back. The database stays at {current}.{unread} The"
-                " migration lock is released. Run 'flask db upgrade' to go on.",
+                f" migration lock is released. Run {self.names.command_line('upgrade')} to go on.",
                 revision=failed,
                 last_good=last_good,
                 state=after,
@@ -287,7 +305,7 @@ class Runner:
         return MigrationFailedError(
             f"{which} failed with {reason}."
             f" The database stays at {current}.{unread}{_privilege_hint(error, self.engine)}"
-            " Fix the cause, then run 'flask db upgrade'.",
+            f" Fix the cause, then run {self.names.command_line('upgrade')}.",
             revision=failed,
             last_good=last_good,
             state=after,

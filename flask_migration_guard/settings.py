@@ -1,17 +1,19 @@
 """The guard's settings: keys, defaults and validation, read once per app.
 
-============================== ====================================================
-``IBUTSU_DB_MIGRATE``          ``check``, ``wait``, ``upgrade`` or ``off``
-``IBUTSU_DB_WAIT_TIMEOUT``     seconds to wait for the database to answer, and for
-                               ``wait`` mode to see it at head: 0 to 86400 (one
-                               day), default 60
-``IBUTSU_DB_LOCK_TIMEOUT``     seconds to wait for another process's migration lock:
-                               0 to 86400 (one day), default 300
-``IBUTSU_DB_DDL_LOCK_TIMEOUT`` PostgreSQL ``lock_timeout`` for migration statements,
-                               seconds: 0 (wait forever) or 0.001 to 2147483.647
-                               (1 ms to PostgreSQL's maximum), default 30
-``IBUTSU_DB_MIGRATIONS_DIR``   the Alembic script directory (default: the package's)
-============================== ====================================================
+Each key is the app's prefix (:attr:`Names.prefix`, ``DB_GUARD_`` by default) and:
+
+===================== ==========================================================
+``MIGRATE``           ``check``, ``wait``, ``upgrade`` or ``off``
+``WAIT_TIMEOUT``      seconds to wait for the database to answer, and for
+                      ``wait`` mode to see it at head: 0 to 86400 (one day),
+                      default 60
+``LOCK_TIMEOUT``      seconds to wait for another process's migration lock:
+                      0 to 86400 (one day), default 300
+``DDL_LOCK_TIMEOUT``  PostgreSQL ``lock_timeout`` for migration statements,
+                      seconds: 0 (wait forever) or 0.001 to 2147483.647
+                      (1 ms to PostgreSQL's maximum), default 30
+``MIGRATIONS_DIR``    the Alembic script directory (default: the app's)
+===================== ==========================================================
 
 Each is read from the app config, else from the environment, else the default.
 A value outside its range is refused when the app starts, before any connection.
@@ -26,14 +28,16 @@ from typing import Any
 
 from flask import Flask
 
-from ibutsu_server.guard.errors import GuardConfigError
+from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.naming import Names
 
 MODES = ("check", "wait", "upgrade", "off")
-MODE_KEY = "IBUTSU_DB_MIGRATE"
-WAIT_TIMEOUT_KEY = "IBUTSU_DB_WAIT_TIMEOUT"
-LOCK_TIMEOUT_KEY = "IBUTSU_DB_LOCK_TIMEOUT"
-DDL_LOCK_TIMEOUT_KEY = "IBUTSU_DB_DDL_LOCK_TIMEOUT"
-DIRECTORY_KEY = "IBUTSU_DB_MIGRATIONS_DIR"
+# The settings, each read under the app's prefix (see Names.key).
+MODE = "MIGRATE"
+WAIT_TIMEOUT = "WAIT_TIMEOUT"
+LOCK_TIMEOUT = "LOCK_TIMEOUT"
+DDL_LOCK_TIMEOUT = "DDL_LOCK_TIMEOUT"
+DIRECTORY = "MIGRATIONS_DIR"
 
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -71,9 +75,9 @@ def _number(seconds: float) -> str:
 #: PostgreSQL reads 0 as "wait forever" and refuses more than 2147483647. From 0.001 s
 #: on, the runner's ``int(seconds * 1000)`` is 1 or more, never that 0.
 SECONDS_RANGES = {
-    WAIT_TIMEOUT_KEY: SecondsRange(0.0, 86400.0, "one day"),
-    LOCK_TIMEOUT_KEY: SecondsRange(0.0, 86400.0, "one day"),
-    DDL_LOCK_TIMEOUT_KEY: SecondsRange(
+    WAIT_TIMEOUT: SecondsRange(0.0, 86400.0, "one day"),
+    LOCK_TIMEOUT: SecondsRange(0.0, 86400.0, "one day"),
+    DDL_LOCK_TIMEOUT: SecondsRange(
         0.001, 2147483.647, "PostgreSQL's lock_timeout, 1 to 2147483647 ms", zero="wait forever"
     ),
 }
@@ -94,7 +98,7 @@ def _setting(app: Flask, key: str, default: Any) -> Any:
     return app.config.setdefault(key, os.environ.get(key, default))
 
 
-def parse_mode(value: Any, key: str = MODE_KEY) -> str:
+def parse_mode(value: Any, key: str) -> str:
     """Normalise a mode, or raise naming the key and the allowed values."""
     mode = str(value).strip().lower()
     if mode not in MODES:
@@ -103,8 +107,10 @@ def parse_mode(value: Any, key: str = MODE_KEY) -> str:
     return mode
 
 
-def parse_seconds(value: Any, key: str) -> float:
-    """A number of seconds within the range :data:`SECONDS_RANGES` gives ``key``.
+def parse_seconds(value: Any, key: str, setting: str) -> float:
+    """A number of seconds within the range :data:`SECONDS_RANGES` gives ``setting``.
+
+    :param key: the config key the value came from, for the error.
 
     :raises GuardConfigError: naming the key, the value and the range it missed.
     """
@@ -114,30 +120,34 @@ def parse_seconds(value: Any, key: str) -> float:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         raise GuardConfigError(key, value, "a number of seconds, 0 or more")
-    allowed = SECONDS_RANGES[key]
+    allowed = SECONDS_RANGES[setting]
     if not allowed.allows(seconds):
         raise GuardConfigError(key, value, str(allowed))
     return seconds
 
 
-def read_settings(app: Flask, *, default_mode: str, default_directory: str) -> GuardSettings:
+def read_seconds(app: Flask, names: Names, setting: str, default: float) -> float:
+    """The validated number of seconds of ``setting`` for ``app``."""
+    key = names.key(setting)
+    return parse_seconds(_setting(app, key, default), key, setting)
+
+
+def read_settings(
+    app: Flask, names: Names, *, default_mode: str, default_directory: str
+) -> GuardSettings:
     """Read and validate the guard's keys from ``app``.
 
     :raises GuardConfigError: naming the first key with a bad value.
     """
-    directory = str(_setting(app, DIRECTORY_KEY, default_directory))
+    directory_key = names.key(DIRECTORY)
+    directory = str(_setting(app, directory_key, default_directory))
     if not os.path.isfile(os.path.join(directory, "env.py")):
-        raise GuardConfigError(DIRECTORY_KEY, directory, "a folder holding Alembic's env.py")
+        raise GuardConfigError(directory_key, directory, "a folder holding Alembic's env.py")
+    mode_key = names.key(MODE)
     return GuardSettings(
-        mode=parse_mode(_setting(app, MODE_KEY, default_mode)),
-        wait_timeout=parse_seconds(
-            _setting(app, WAIT_TIMEOUT_KEY, DEFAULT_WAIT_TIMEOUT), WAIT_TIMEOUT_KEY
-        ),
-        lock_timeout=parse_seconds(
-            _setting(app, LOCK_TIMEOUT_KEY, DEFAULT_LOCK_TIMEOUT), LOCK_TIMEOUT_KEY
-        ),
-        ddl_lock_timeout=parse_seconds(
-            _setting(app, DDL_LOCK_TIMEOUT_KEY, DEFAULT_DDL_LOCK_TIMEOUT), DDL_LOCK_TIMEOUT_KEY
-        ),
+        mode=parse_mode(_setting(app, mode_key, default_mode), mode_key),
+        wait_timeout=read_seconds(app, names, WAIT_TIMEOUT, DEFAULT_WAIT_TIMEOUT),
+        lock_timeout=read_seconds(app, names, LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        ddl_lock_timeout=read_seconds(app, names, DDL_LOCK_TIMEOUT, DEFAULT_DDL_LOCK_TIMEOUT),
         directory=directory,
     )

@@ -41,25 +41,26 @@ import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ibutsu_server.guard.errors import (
+from flask_migration_guard.errors import (
     DatabaseUnavailableError,
     LockLostError,
     LockTimeoutError,
     ReadOnlyDatabaseError,
     database_reason,
 )
-from ibutsu_server.guard.sqlite import in_memory
+from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.settings import LOCK_TIMEOUT, MODE
+from flask_migration_guard.sqlite import in_memory
 
 log = logging.getLogger(__name__)
 
 #: Asked between polls whether the lock is still needed; gets a connection it may read on.
 Unless = Callable[[Optional[Connection]], bool]
 
-LOCK_NAME = "ibutsu_server.db.migrations"
 _process_lock = threading.Lock()
 
 
-def advisory_key(name: str = LOCK_NAME) -> int:
+def advisory_key(name: str) -> int:
     """The advisory lock key for ``name``: a signed 64-bit number every version agrees on."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -76,8 +77,6 @@ MAX_POLL_INTERVAL_LISTENING = 1.0
 FILE_LOCK_POLL_INTERVAL = 0.01
 #: SQLSTATE read_only_sql_transaction: a hot standby, or default_transaction_read_only.
 _READ_ONLY_SQL_TRANSACTION = "25006"
-#: PostgreSQL channel on which a holder announces that it released the lock.
-RELEASED_CHANNEL = "ibutsu_migration_lock_released"
 
 
 # pg_locks rows of the migration lock in this database, granted (pg_locks shows a bigint
@@ -168,7 +167,9 @@ class _Watchdog:
         self.engine = engine
         self.socket = holder.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._watch, name="ibutsu-lock-watchdog", daemon=True)
+        self.thread = threading.Thread(
+            target=self._watch, name="migration-lock-watchdog", daemon=True
+        )
         self.thread.start()
 
     def _probe(self, answered: threading.Event) -> None:
@@ -232,9 +233,10 @@ class _SessionCheck:
     transaction every statement is checked.
     """
 
-    def __init__(self, key: int, pid: int) -> None:
+    def __init__(self, key: int, pid: int, upgrade: str) -> None:
         self.key = key
         self.pid = pid
+        self.upgrade = upgrade  # the command that goes on, for the message
 
     def __call__(self, connection: Connection, *_: Any) -> None:
         raw: Any = connection.connection.dbapi_connection
@@ -266,7 +268,7 @@ class _SessionCheck:
             f"Lost the migration lock: {found}. The migration stopped before its next"
             " statement. Expected one server session for the whole migration: give the"
             " migrating process a direct URL to PostgreSQL or a session-mode pool, then"
-            " run 'flask db upgrade' again."
+            f" run {self.upgrade} again."
         )
 
 
@@ -308,7 +310,7 @@ def _wait_for_release(connection: Connection | None, attempt: int, deadline: flo
     time.sleep(delay)
 
 
-def _listening_connection(engine: Engine) -> Connection:
+def _listening_connection(engine: Engine, names: Names) -> Connection:
     """An autocommit connection listening for the holder's release notice.
 
     :raises ReadOnlyDatabaseError: on a hot standby or a read-only session, where
@@ -316,7 +318,7 @@ def _listening_connection(engine: Engine) -> Connection:
     """
     connection = _autocommit_connection(engine)
     try:
-        connection.exec_driver_sql(f"LISTEN {RELEASED_CHANNEL}")
+        connection.exec_driver_sql(f"LISTEN {names.channel}")
     except sa.exc.DBAPIError as exc:
         connection.close()
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -326,8 +328,8 @@ def _listening_connection(engine: Engine) -> Connection:
         raise ReadOnlyDatabaseError(
             f"Database {url.database!r} on host {url.host or 'localhost'!r} accepts no"
             f" writes ({database_reason(exc)}): a hot standby, or a read-only session."
-            " Expected the primary in upgrade mode: point SQLALCHEMY_DATABASE_URI at the"
-            " primary to migrate, or use IBUTSU_DB_MIGRATE=check or wait on a standby."
+            f" Expected the primary in upgrade mode: point {names.url_setting} at the"
+            f" primary to migrate, or use {names.key(MODE)}=check or wait on a standby."
         ) from exc
     return connection
 
@@ -385,7 +387,7 @@ def _try_lock(connection: Connection, key: int) -> int | None:
 
 
 def _acquire_advisory(
-    engine: Engine, timeout: float, key: int, unless: Unless | None
+    engine: Engine, timeout: float, names: Names, unless: Unless | None
 ) -> tuple[Connection, int] | None:
     """Poll for the advisory lock up to ``timeout``; return the connection that holds it
     and its backend pid.
@@ -397,7 +399,9 @@ def _acquire_advisory(
     same deadline.
     """
     deadline = time.monotonic() + timeout
-    connection: Connection | None = _listening_connection(engine)
+    key = advisory_key(names.lock)
+    timeout_key = names.key(LOCK_TIMEOUT)
+    connection: Connection | None = _listening_connection(engine, names)
     lost = ""
     attempt = 0
     try:
@@ -417,7 +421,7 @@ def _acquire_advisory(
                     connection = None
             if connection is None:
                 try:
-                    connection = _listening_connection(engine)
+                    connection = _listening_connection(engine, names)
                 except sa.exc.DBAPIError as exc:
                     lost = database_reason(exc)
             if connection is not None:
@@ -439,15 +443,14 @@ def _acquire_advisory(
                     raise DatabaseUnavailableError(
                         f"Lost the connection to database {url.database!r} on host"
                         f" {url.host or 'localhost'!r} while waiting for the migration lock,"
-                        f" and IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) passed before it came"
-                        f" back: {lost}. Check that the server runs, or raise"
-                        " IBUTSU_DB_LOCK_TIMEOUT.",
+                        f" and {timeout_key} ({timeout:g} s) passed before it came"
+                        f" back: {lost}. Check that the server runs, or raise {timeout_key}.",
                         url=url.render_as_string(hide_password=True),
                     )
                 raise LockTimeoutError(
                     f"The migration lock is held by {_holder(connection, key)}, and"
-                    f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Another process"
-                    " is probably migrating: wait for it, or raise IBUTSU_DB_LOCK_TIMEOUT."
+                    f" {timeout_key} ({timeout:g} s) has passed. Another process"
+                    f" is probably migrating: wait for it, or raise {timeout_key}."
                 )
             if attempt == 0:
                 log.info("Waiting for the migration lock, held by another process")
@@ -459,7 +462,7 @@ def _acquire_advisory(
         raise
 
 
-def _release(connection: Connection, key: int, pid: int) -> None:
+def _release(connection: Connection, key: int, pid: int, channel: str) -> None:
     """Unlock, announce the release, and end a session that kept the lock anyway.
 
     Behind a transaction-mode pooler the unlock may reach another server session
@@ -482,19 +485,20 @@ def _release(connection: Connection, key: int, pid: int) -> None:
             " transaction mode); that session was ended to release it",
             pid,
         )
-    connection.exec_driver_sql(f"NOTIFY {RELEASED_CHANNEL}")
+    connection.exec_driver_sql(f"NOTIFY {channel}")
 
 
 @contextmanager
 def _postgresql_lock(
-    engine: Engine, timeout: float, key: int, unless: Unless | None
+    engine: Engine, timeout: float, names: Names, unless: Unless | None
 ) -> Iterator[Hold]:
-    acquired = _acquire_advisory(engine, timeout, key, unless)
+    key = advisory_key(names.lock)
+    acquired = _acquire_advisory(engine, timeout, names, unless)
     if acquired is None:
         yield Hold(False)
         return
     connection, pid = acquired
-    check = _SessionCheck(key, pid)
+    check = _SessionCheck(key, pid, names.command_line("upgrade"))
     try:
         connection.exec_driver_sql("UNLISTEN *")
         connection.exec_driver_sql(_BOUND_SESSION)
@@ -510,7 +514,7 @@ def _postgresql_lock(
         if sa.event.contains(connection, "before_cursor_execute", check):
             sa.event.remove(connection, "before_cursor_execute", check)
         try:
-            _release(connection, key, pid)
+            _release(connection, key, pid, names.channel)
         except Exception:
             log.warning("Could not release the migration lock; its session will end it")
         # The session's settings for the migration must not reach the app through the pool.
@@ -520,7 +524,7 @@ def _postgresql_lock(
 
 @contextmanager
 def _sqlite_lock(
-    database: str, timeout: float, unless: Unless | None
+    database: str, timeout: float, names: Names, unless: Unless | None
 ) -> Iterator[Hold]:
     lock = filelock.FileLock(f"{database}.migration-lock")
     deadline = time.monotonic() + timeout
@@ -552,8 +556,8 @@ def _sqlite_lock(
         if time.monotonic() >= deadline:
             raise LockTimeoutError(
                 f"The migration lock {lock.lock_file!r} is held by another process, and"
-                f" IBUTSU_DB_LOCK_TIMEOUT ({timeout:g} s) has passed. Wait for it to finish,"
-                " or raise IBUTSU_DB_LOCK_TIMEOUT."
+                f" {names.key(LOCK_TIMEOUT)} ({timeout:g} s) has passed. Wait for it to"
+                f" finish, or raise {names.key(LOCK_TIMEOUT)}."
             )
         if attempt == 0:
             log.info("Waiting for the migration lock %r, held by another process", lock.lock_file)
@@ -570,7 +574,7 @@ def _sqlite_lock(
 def migration_lock(
     engine: Engine,
     timeout: float,
-    name: str = LOCK_NAME,
+    names: Names = DEFAULT_NAMES,
     *,
     unless: Unless | None = None,
 ) -> Iterator[Hold]:
@@ -585,6 +589,7 @@ def migration_lock(
     open another; ``None`` elsewhere.
 
     :param timeout: seconds to wait for another holder before giving up.
+    :param names: the lock's name and release channel, and the keys messages name.
     :raises LockTimeoutError: when the lock stays taken past ``timeout``.
     """
     acquired = (
@@ -598,10 +603,10 @@ def migration_lock(
         dialect = engine.dialect.name
         database = engine.url.database
         if dialect == "postgresql":
-            with _postgresql_lock(engine, timeout, advisory_key(name), unless) as held:
+            with _postgresql_lock(engine, timeout, names, unless) as held:
                 yield held
         elif dialect == "sqlite" and database and not in_memory(engine):
-            with _sqlite_lock(database, timeout, unless) as held:
+            with _sqlite_lock(database, timeout, names, unless) as held:
                 yield held
         else:
             yield Hold(True)

@@ -6,7 +6,7 @@ revision, and passes the guard's ``on_version_apply`` hook on. The smallest
 such env.py is::
 
     from alembic import context
-    from ibutsu_server.guard.alembic_env import run_on_given_connection
+    from flask_migration_guard.alembic_env import run_on_given_connection
 
     run_on_given_connection(context)
 
@@ -16,12 +16,17 @@ An env.py with more to do (a URL of its own, offline mode) can still take
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from ibutsu_server.guard.sqlite import transactional_ddl
+from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.sqlite import transactional_ddl
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+VERSION_TABLE_OPTIONS = ("version_table", "version_table_schema")
 
 
 def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
@@ -31,15 +36,36 @@ def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
     - ``transactional_ddl`` on SQLite: :func:`run_on` makes its DDL
       transactional, which Alembic does not assume;
     - ``on_version_apply``: the guard's per-revision log line;
-    - ``dont_mutate`` for commands that only read: no version table is created.
+    - ``dont_mutate`` for commands that only read: no version table is created;
+    - ``version_table`` and ``version_table_schema``: where the guard reads the revision.
     """
-    return {
+    options = {
         "transaction_per_migration": True,
         "transactional_ddl": True if connection.dialect.name == "sqlite" else None,
         "on_version_apply": config.attributes.get("on_version_apply"),
         # A command that only reads (current, history, check) creates no version table.
         "dont_mutate": bool(config.attributes.get("read_only")),
     }
+    for name in VERSION_TABLE_OPTIONS:
+        if name in config.attributes:
+            options[name] = config.attributes[name]
+    return options
+
+
+def _merged(guarded: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` over ``guarded``, refusing a version table the guard does not read.
+
+    :raises GuardConfigError: when env.py names another version table than the guard's.
+    """
+    for name in VERSION_TABLE_OPTIONS:
+        if name in options and name in guarded and options[name] != guarded[name]:
+            raise GuardConfigError(
+                f"env.py's {name}",
+                options[name],
+                f"the guard's {name}, {guarded[name]!r}: give the guard the same in"
+                f" Names({name}=...), or drop it from env.py",
+            )
+    return {**guarded, **options}
 
 
 def run_on(
@@ -48,7 +74,7 @@ def run_on(
     """Run the migrations on ``connection``, with the guard's options.
 
     On SQLite the connection's transactions are made real for the run (see
-    :mod:`ibutsu_server.guard.sqlite`).
+    :mod:`flask_migration_guard.sqlite`).
 
     :param context: the ``alembic.context`` module of the env.py.
     :param options: more ``context.configure`` options.
@@ -57,8 +83,7 @@ def run_on(
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            **guard_options(context.config, connection),
-            **options,
+            **_merged(guard_options(context.config, connection), options),
         )
         with context.begin_transaction():
             context.run_migrations()

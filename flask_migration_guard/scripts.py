@@ -1,21 +1,28 @@
-"""The script directory's revision graph, as the guard needs it."""
+"""The script directory's revision graph, as the guard needs it.
+
+Alembic is imported only when something more than the heads is asked for: a
+boot that finds the database at head never loads it.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
+from flask_migration_guard.errors import BrokenScriptsError
+from flask_migration_guard.heads import read_heads
 
-from ibutsu_server.guard.errors import BrokenScriptsError
-from ibutsu_server.guard.heads import read_heads
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 
 def alembic_config(directory: str) -> Config:
     """An Alembic config for ``directory``, with no ini file and no logging setup."""
+    from alembic.config import Config
+
     config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", directory)
     return config
@@ -24,7 +31,7 @@ def alembic_config(directory: str) -> Config:
 class Scripts:
     """Heads, known revisions and pending lists of one script directory.
 
-    The heads come from :mod:`ibutsu_server.guard.heads` without importing the
+    The heads come from :mod:`flask_migration_guard.heads` without importing the
     revision files, and from Alembic where that cannot be sure. Everything else
     (pending lists, known revisions) asks Alembic, loaded once on first use.
 
@@ -40,6 +47,8 @@ class Scripts:
 
         :raises BrokenScriptsError: when a revision file cannot be read or imported.
         """
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(alembic_config(self.directory))
         try:
             script.revision_map.heads  # noqa: B018  (imports every revision file now)
@@ -57,6 +66,8 @@ class Scripts:
 
     def resolve(self, revision: str) -> str | None:
         """The full id Alembic takes ``revision`` for (it takes unique prefixes too); else None."""
+        from alembic.util import CommandError
+
         try:
             script = self.script.get_revision(revision)
         except CommandError:

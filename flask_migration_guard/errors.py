@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import click
+
 if TYPE_CHECKING:
-    from ibutsu_server.guard.state import DatabaseState
+    from flask_migration_guard.state import DatabaseState
 
 
 def database_reason(exc: BaseException) -> str:
@@ -20,22 +22,23 @@ def database_reason(exc: BaseException) -> str:
     return lines[0] if lines else type(said).__name__
 
 
-class GuardError(Exception):
+class GuardError(click.ClickException):
     """Base class of every error the migration guard raises.
 
+    A click exception, as Flask's own "no app" error is: when the ``flask`` command
+    meets one while loading the app, it prints ``Error: <message>`` and exits with
+    the error's code, without a traceback.
+
+    :ivar message: what was found, what was expected, and the fix.
     :ivar state: the database state the guard saw, when it got that far.
     """
 
-    #: Exit code of ``flask db`` commands that end with this error.
+    #: Exit code of ``flask`` commands that end with this error.
     exit_code = 1
 
     def __init__(self, message: str, state: DatabaseState | None = None) -> None:
         super().__init__(message)
         self.state = state
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0])
 
 
 class GuardConfigError(GuardError):
@@ -92,7 +95,7 @@ class DatabaseUnavailableError(GuardError):
 class NotUpToDateError(GuardError):
     """The database is empty, behind or legacy, and this mode does not upgrade it.
 
-    An upgrade would fix it: ``flask db upgrade``.
+    An upgrade would fix it: the guard's ``upgrade`` command.
     """
 
     exit_code = 3
