@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,7 +25,6 @@ from flask_migration_guard.errors import (
     MigrationInterruptedError,
     database_reason,
 )
-from flask_migration_guard.lock import Hold, Unless, migration_lock
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
 from flask_migration_guard.refusals import raise_if_refused
 from flask_migration_guard.retry import poll
@@ -40,6 +39,10 @@ from flask_migration_guard.state import (
     inspect_database,
     version_query,
 )
+
+if TYPE_CHECKING:
+    # The lock (and filelock) is loaded when something is migrated, not at every boot.
+    from flask_migration_guard.lock import Hold, Unless
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,8 @@ class Runner:
         """Hold the lock, with SIGTERM and SIGINT stopping the block; gives the hold and
         the signals received. A signal that comes while waiting for the lock ends it
         with a guard error."""
+        from flask_migration_guard.lock import migration_lock
+
         with stopped_by_signals() as received:
             try:
                 with migration_lock(
@@ -246,6 +251,8 @@ class Runner:
     def stamp(self, target: str) -> DatabaseState:
         """Write ``target`` into the version table under the lock, running nothing."""
         from alembic import command
+
+        from flask_migration_guard.lock import migration_lock
 
         with migration_lock(self.engine, self.lock_timeout, self.names) as held:
             try:
