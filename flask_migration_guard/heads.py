@@ -205,18 +205,19 @@ def _current_entries(versions: str, cached: _Entries) -> _Entries | None:
     return current
 
 
-def _heads_of_folder(versions: str) -> tuple[str, ...] | None:
-    """Heads of the version folder, through the in-memory and on-disk caches."""
+def _read_folder(versions: str) -> _Folder | None:
+    """The version folder's headers and heads, through the in-memory and on-disk caches;
+    ``None`` when a file is not in the plain form."""
     folder = _load_cache(versions)
     entries = _current_entries(versions, folder.entries)
     if entries is None:
         return None
     if entries == folder.entries and folder.heads_known:
-        return folder.heads
+        return folder
     folder = _Folder(entries, heads_of([header for _, _, header in entries.values()]), True)
     _memory[versions] = folder
     _save_cache(versions, folder)
-    return folder.heads
+    return folder
 
 
 def _reach(starts: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
@@ -273,18 +274,57 @@ def heads_of(headers: list[RevisionHeader]) -> tuple[str, ...] | None:
     return tuple(sorted(nodes - named_as_parent))
 
 
-_answers: dict[str, tuple[str, ...] | None] = {}
+def _line_of(headers: Iterable[RevisionHeader]) -> tuple[str, ...] | None:
+    """The revisions from base to head when they form one line (one parent and one child
+    each at most, no dependencies); else ``None``."""
+    child: dict[str, str] = {}
+    base = []
+    for header in headers:
+        if header.depends_on or len(header.down_revisions) > 1:
+            return None
+        if not header.down_revisions:
+            base.append(header.revision)
+        elif child.setdefault(header.down_revisions[0], header.revision) != header.revision:
+            return None  # a branch point
+    if len(base) != 1:
+        return None
+    line = base
+    while line[-1] in child:
+        line.append(child[line[-1]])
+    return tuple(line)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    heads: tuple[str, ...] | None
+    line: tuple[str, ...] | None
+
+
+_answers: dict[str, _Answer] = {}
+
+
+def _answer(directory: str) -> _Answer:
+    """What the first call in a process read of ``directory`` (each file's size and
+    modification time against the disk cache); later calls get the same."""
+    if directory not in _answers:
+        folder = _read_folder(os.path.join(directory, "versions"))
+        if folder is None or folder.heads is None:
+            _answers[directory] = _Answer(None, None)
+        else:
+            headers = [header for _, _, header in folder.entries.values()]
+            _answers[directory] = _Answer(folder.heads, _line_of(headers))
+    return _answers[directory]
 
 
 def read_heads(directory: str) -> tuple[str, ...] | None:
-    """The script heads of ``directory`` read as text, or ``None`` to defer to Alembic.
+    """The script heads of ``directory`` read as text, or ``None`` to defer to Alembic."""
+    return _answer(directory).heads
 
-    The first call in a process reads the folder (each file's size and
-    modification time against the disk cache); later calls return that answer.
-    """
-    if directory not in _answers:
-        _answers[directory] = _heads_of_folder(os.path.join(directory, "versions"))
-    return _answers[directory]
+
+def read_line(directory: str) -> tuple[str, ...] | None:
+    """The revisions of ``directory`` from base to head, read as text, when they form one
+    line; ``None`` to defer to Alembic (branches, merges, dependencies, unusual files)."""
+    return _answer(directory).line
 
 
 def forget(directory: str) -> None:

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from flask_migration_guard.errors import BrokenScriptsError
-from flask_migration_guard.heads import read_heads
+from flask_migration_guard.heads import read_heads, read_line
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -31,9 +31,11 @@ def alembic_config(directory: str) -> Config:
 class Scripts:
     """Heads, known revisions and pending lists of one script directory.
 
-    The heads come from :mod:`flask_migration_guard.heads` without importing the
-    revision files, and from Alembic where that cannot be sure. Everything else
-    (pending lists, known revisions) asks Alembic, loaded once on first use.
+    The heads, and for a chain that is one line of revisions everything else
+    (pending lists, known revisions), come from :mod:`flask_migration_guard.heads`
+    without importing the revision files: Alembic, which imports each of them, is
+    then loaded only by the command that migrates. Branches, merges and anything
+    else the text cannot settle ask Alembic, loaded once on first use.
 
     :param directory: the folder holding ``env.py`` and ``versions/``.
     """
@@ -64,8 +66,18 @@ class Scripts:
             return fast
         return tuple(sorted(self.script.get_heads()))
 
+    @cached_property
+    def _line(self) -> tuple[str, ...] | None:
+        return read_line(self.directory)
+
     def resolve(self, revision: str) -> str | None:
         """The full id Alembic takes ``revision`` for (it takes unique prefixes too); else None."""
+        if self._line is not None:
+            if revision in self._line:
+                return revision
+            # Alembic's rule for a partial id: ids longer than 3 that start with it, one only.
+            found = [known for known in self._line if len(known) > 3 and known.startswith(revision)]
+            return found[0] if len(found) == 1 else None
         from alembic.util import CommandError
 
         try:
@@ -86,6 +98,8 @@ class Scripts:
 
     def are_independent(self, revisions: Sequence[str]) -> bool:
         """Whether no revision is an ancestor of another: a valid set of heads."""
+        if self._line is not None:  # on one line, of any two one is the other's ancestor
+            return len(revisions) <= 1
         for revision in revisions:
             ancestors = self._ancestors(revision) - {revision}
             if ancestors.intersection(revisions):
@@ -95,6 +109,9 @@ class Scripts:
     def pending(self, current: Iterable[str]) -> tuple[str, ...]:
         """Revisions an upgrade from ``current`` to the heads applies, in order."""
         lower = tuple(current)
+        if self._line is not None and set(lower) <= set(self._line) and len(lower) <= 1:
+            start = self._line.index(lower[0]) + 1 if lower else 0
+            return self._line[start:]
         upgrades = self.script.revision_map.iterate_revisions(
             self.heads, lower or "base", inclusive=False, implicit_base=True
         )

@@ -228,3 +228,70 @@ def test_a_missing_parent_defers_to_alembic_which_refuses(tmp_path: Path) -> Non
             Scripts(str(tmp_path)).heads
     finally:
         heads.forget(str(tmp_path))
+
+
+def _alembic_pending(script: ScriptDirectory, current: tuple[str, ...]) -> tuple[str, ...]:
+    steps = script.revision_map.iterate_revisions(
+        tuple(script.get_heads()), current or "base", inclusive=False, implicit_base=True
+    )
+    return tuple(reversed([step.revision for step in steps]))
+
+
+def _alembic_resolve(script: ScriptDirectory, revision: str) -> str | None:
+    try:
+        found = script.get_revision(revision)
+    except CommandError:
+        return None
+    return found.revision if found is not None else None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ids=st.lists(
+        st.text("abc0", min_size=1, max_size=6), min_size=1, max_size=12, unique=True
+    ).filter(lambda ids: all(not known.isdigit() for known in ids))
+)
+def test_a_line_of_revisions_is_read_as_alembic_reads_it(ids: list[str]) -> None:
+    """For a chain that is one line, pending lists, full ids for partial ones, and sets of
+    heads come from the text alone, and equal Alembic's answers."""
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        versions = directory / "versions"
+        versions.mkdir()
+        (directory / "env.py").write_text(ENV_PY)
+        for index, revision in enumerate(ids):
+            parents = [ids[index - 1]] if index else []
+            _write_revision(versions, revision, parents, [], None, 1, False)
+        try:
+            assert heads.read_line(str(directory)) == tuple(ids)
+            config = Config()
+            config.set_main_option("script_location", str(directory))
+            script = ScriptDirectory.from_config(config)
+            scripts = Scripts(str(directory))
+            for current in [(), *((known,) for known in ids)]:
+                assert scripts.pending(current) == _alembic_pending(script, current)
+            for revision in ids:
+                for end in range(1, len(revision) + 1):
+                    prefix = revision[:end]
+                    assert scripts.resolve(prefix) == _alembic_resolve(script, prefix), prefix
+            assert scripts.are_independent(ids[:1])
+            assert scripts.are_independent(ids[:2]) is (len(ids) < 2)
+            assert "script" not in scripts.__dict__, "Alembic was loaded"
+        finally:
+            heads.forget(str(directory))
+
+
+def test_branches_are_left_to_alembic(tmp_path: Path) -> None:
+    """A chain with a branch point is not a line: Scripts asks Alembic."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (tmp_path / "env.py").write_text(ENV_PY)
+    for revision, parents in (("aaaa", []), ("bbbb", ["aaaa"]), ("cccc", ["aaaa"])):
+        _write_revision(versions, revision, parents, [], None, 1, False)
+    try:
+        assert heads.read_line(str(tmp_path)) is None
+        scripts = Scripts(str(tmp_path))
+        assert scripts.are_independent(["bbbb", "cccc"])
+        assert "script" in scripts.__dict__
+    finally:
+        heads.forget(str(tmp_path))
