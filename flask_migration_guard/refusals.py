@@ -20,8 +20,17 @@ from flask_migration_guard.state import DatabaseState, StateName
 NOT_UP_TO_DATE = "Target database is not up to date"
 
 
+#: Revisions a message lists before it says how many more there are.
+LISTED = 10
+
+
 def _revisions(revisions: tuple[str, ...]) -> str:
-    return ", ".join(revisions) if revisions else "none"
+    if not revisions:
+        return "none"
+    if len(revisions) <= LISTED:
+        return ", ".join(revisions)
+    shown = ", ".join(revisions[: LISTED - 1])
+    return f"{shown}, ... ({len(revisions) - LISTED} more), {revisions[-1]}"
 
 
 def _not_up_to_date(state: DatabaseState, names: Names) -> NotUpToDateError:

@@ -1,7 +1,8 @@
 """Messages for faults met in the field: each says what is true, and none is a traceback.
 
-An abbreviated id in alembic_version, a revision file Python cannot read, and a
-user that may read the tables but not change them.
+An abbreviated id in alembic_version, a revision file Python cannot read, a
+user that may read the tables but not change them, and a long chain of pending
+revisions.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ import sqlalchemy as sa
 from guard_databases import HEAD, app_config, execute, migrate_to, snapshot
 
 from ibutsu_server import MIGRATIONS_DIR, create_app
-from flask_migration_guard.errors import BrokenVersionTableError, MigrationFailedError
-from flask_migration_guard.errors import BrokenScriptsError
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_migration_guard import MigrationGuard, Names
+from flask_migration_guard.errors import (
+    BrokenScriptsError,
+    BrokenVersionTableError,
+    MigrationFailedError,
+    NotUpToDateError,
+)
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -84,3 +93,25 @@ def test_a_user_that_may_not_change_tables_is_told_so(
     finally:
         execute(empty_url, f'DROP OWNED BY "{role}"')
         execute(postgres_server_url, f'DROP ROLE "{role}"')
+
+
+def test_a_long_pending_list_is_shortened(tmp_path: Path, sqlite_url: str) -> None:
+    """Thirty pending revisions: the message names the first nine and the last, and how
+    many it leaves out, instead of every one."""
+    versions = tmp_path / "scripts" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "scripts" / "env.py").write_text("")
+    ids = [f"long{index:04d}" for index in range(30)]
+    for index, revision in enumerate(ids):
+        parent = repr(ids[index - 1]) if index else "None"
+        (versions / f"{revision}.py").write_text(
+            f"revision = {revision!r}\ndown_revision = {parent}\n"
+        )
+    app = Flask(__name__)
+    app.config.update(SQLALCHEMY_DATABASE_URI=sqlite_url, DB_GUARD_MIGRATE="check")
+    SQLAlchemy(app)
+    with pytest.raises(NotUpToDateError) as refused:
+        MigrationGuard(app, directory=str(tmp_path / "scripts"), names=Names(command=None))
+    message = refused.value.message
+    assert "30 pending: " + ", ".join(ids[:9]) + ", ... (20 more), long0029." in message
+    assert "long0009" not in message
