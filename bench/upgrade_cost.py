@@ -1,0 +1,201 @@
+"""``flask db upgrade`` through the guard against plain ``alembic upgrade head``, on
+synthetic chains of 100 and 1,000 revisions, on PostgreSQL and SQLite, in one run.
+
+Both run as commands in new processes, on a new empty database each time, one
+transaction per revision (the guard's way; plain Alembic is configured the same), the
+two alternating round after round. The guard's run adds what makes it safe: the
+migration lock, the state read before and after, a check per transaction that the lock
+is still held (PostgreSQL), the lock holder's watchdog, and a log line per revision.
+
+A second table times the same upgrade inside one process (no start-up on either side),
+and the guard's again with its per-transaction lock check replaced by nothing, to show
+what that check costs.
+
+    python bench/upgrade_cost.py [--rounds 5] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from synthetic_chain import write_chain  # noqa: E402
+
+from ibutsu_server.testing import postgres  # noqa: E402
+
+# Migrates on the guard's connection when it gives one, else as plain Alembic does.
+ENV_PY = '''\
+from alembic import context
+
+if "connection" in context.config.attributes:
+    from flask_migration_guard.alembic_env import run_on_given_connection
+
+    run_on_given_connection(context)
+else:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+'''
+
+APP = '''\
+import os
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_migration_guard import MigrationGuard
+
+db = SQLAlchemy()
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["BENCH_URL"]
+    db.init_app(app)
+    MigrationGuard(app, directory=os.environ["BENCH_SCRIPTS"])
+    return app
+'''
+
+INI = """\
+[alembic]
+script_location = {scripts}
+sqlalchemy.url = {url}
+"""
+
+
+def timed(command: list[str], folder: Path, url: str, scripts: Path) -> float:
+    """Seconds one command takes, as its parent sees them."""
+    environment = dict(os.environ, BENCH_URL=url, BENCH_SCRIPTS=str(scripts), PYTHONPATH=ROOT)
+    (folder / "alembic.ini").write_text(INI.format(scripts=scripts, url=url))
+    started = time.perf_counter()
+    subprocess.run(command, cwd=folder, env=environment, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def compare(dialect: str, make_url: object, revisions: int, rounds: int, folder: Path) -> None:
+    scripts = write_chain(folder / f"chain_{revisions}", revisions)
+    (scripts / "env.py").write_text(ENV_PY)
+    guard_command = [sys.executable, "-m", "flask", "--app", "bench_app", "db", "upgrade"]
+    plain_command = [sys.executable, "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"]
+    guarded: list[float] = []
+    plain: list[float] = []
+    for _ in range(rounds):
+        for command, times in ((plain_command, plain), (guard_command, guarded)):
+            with make_url() as url:  # type: ignore[operator]
+                times.append(timed(command, folder, url, scripts))
+    ours, theirs = statistics.median(guarded), statistics.median(plain)
+    print(
+        f"| {dialect} | {revisions} | {theirs:.2f} | {ours:.2f} | {ours / theirs:.3f}x"
+        f" | {(ours - theirs) / revisions * 1000:.2f} |"
+    )
+
+
+class _Databases:
+    """A new empty database per run: a SQLite file, or a PostgreSQL database dropped after."""
+
+    def __init__(self, folder: Path, server: str | None) -> None:
+        self.folder = folder
+        self.maker = postgres.DatabaseMaker(server) if server else None
+        self.count = 0
+
+    def __call__(self) -> _Databases:
+        return self
+
+    def __enter__(self) -> str:
+        self.count += 1
+        if self.maker is None:
+            return f"sqlite:///{self.folder}/run{self.count}.db"
+        self.name = postgres.unique_name()
+        return self.maker.create(self.name)
+
+    def __exit__(self, *_: object) -> None:
+        if self.maker is not None:
+            self.maker.drop(self.name)
+
+
+def in_process(server: str, revisions: int, rounds: int, folder: Path) -> None:
+    """The upgrade alone, in this process: plain Alembic, the guard, and the guard without
+    its lock check, alternating on new PostgreSQL databases."""
+    from alembic import command
+    from alembic.config import Config
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+
+    import flask_migration_guard.lock as lock
+    from flask_migration_guard import MigrationGuard, Names
+    from flask_migration_guard.appstate import app_guard
+
+    scripts = folder / f"chain_{revisions}"
+    databases = _Databases(folder, server)
+    checked = lock._SessionCheck.__call__
+    times: dict[str, list[float]] = {"alembic": [], "guard": [], "guard, no lock check": []}
+    for _ in range(rounds):
+        for label, series in times.items():
+            with databases() as url:
+                started = time.perf_counter()
+                if label == "alembic":
+                    config = Config()
+                    config.set_main_option("script_location", str(scripts))
+                    config.set_main_option("sqlalchemy.url", url)
+                    command.upgrade(config, "head")
+                else:
+                    unchecked = lambda *_: None  # noqa: E731
+                    lock._SessionCheck.__call__ = checked if label == "guard" else unchecked
+                    app = Flask(__name__)
+                    app.config.update(SQLALCHEMY_DATABASE_URI=url)
+                    SQLAlchemy(app)
+                    MigrationGuard(
+                        app,
+                        directory=str(scripts),
+                        names=Names(command=None, prefix="BENCH_"),
+                        default_mode="off",
+                    )
+                    started = time.perf_counter()
+                    app_guard(app).runner.upgrade()
+                series.append(time.perf_counter() - started)
+    lock._SessionCheck.__call__ = checked
+    plain = statistics.median(times["alembic"])
+    for label, series in times.items():
+        ours = statistics.median(series)
+        print(f"| {label} | {ours:.2f} | {ours / plain:.3f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--postgres", default=postgres.LOCAL_SERVER_URL, help="server URL")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        (folder / "bench_app.py").write_text(APP)
+        print(f"Median of {arguments.rounds} runs of each, alternating, new database each.\n")
+        print("| dialect | revisions | alembic s | flask db s | ratio | more ms per revision |")
+        print("|---|---|---|---|---|---|")
+        for dialect, server in (("PostgreSQL", arguments.postgres), ("SQLite", None)):
+            databases = _Databases(folder, server)
+            for revisions in (100, 1000):
+                compare(dialect, databases, revisions, arguments.rounds, folder)
+        print("\nPostgreSQL, 1000 revisions, the upgrade alone in one process:\n")
+        print("| run | s | ratio |")
+        print("|---|---|---|")
+        logging.disable(logging.WARNING)  # unlogged: the guard logs each revision, warns of off
+        in_process(arguments.postgres, 1000, arguments.rounds, folder)
+
+
+if __name__ == "__main__":
+    main()
