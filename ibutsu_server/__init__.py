@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.logging import default_handler
@@ -20,6 +20,11 @@ from ibutsu_server.config import (
 )
 from ibutsu_server.db.base import db as _db
 from ibutsu_server.db.util import add_superadmin
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from flask_migration_guard import LegacyFinding
 
 __all__ = ["MIGRATIONS_DIR", "create_app"]
 
@@ -51,7 +56,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
     """
     from flask_migration_guard import MigrationGuard
 
-    from ibutsu_server.db.legacy import detect_legacy
     from ibutsu_server.guard_names import GUARD_NAMES
     from ibutsu_server.health import health
 
@@ -81,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
     MigrationGuard(
         app,
         directory=MIGRATIONS_DIR,
-        legacy_detector=detect_legacy,
+        legacy_detector=_detect_legacy,
         default_mode="upgrade" if embedded else "check",
         names=GUARD_NAMES,
     )
@@ -89,6 +93,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, guard: bool = True) -
         with app.app_context():
             add_superadmin(**superadmin)
     return app
+
+
+def _detect_legacy(connection: Connection, tables: Sequence[str]) -> LegacyFinding | None:
+    """:func:`ibutsu_server.db.legacy.detect_legacy`, imported when a database without
+    ``alembic_version`` needs it, not at every boot."""
+    from ibutsu_server.db.legacy import detect_legacy
+
+    return detect_legacy(connection, tables)
 
 
 def _superadmin_settings(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -195,6 +195,27 @@ def test_the_app_loads_nothing_of_ibutsu(tmp_path: Path) -> None:
     assert "ibutsu_server" not in packages
 
 
+def test_a_boot_at_head_in_check_mode_imports_no_alembic(tmp_path: Path) -> None:
+    """Check mode reads the heads as text and the revision with one query: Alembic,
+    which a migration needs, is never imported by a boot that finds the database at head."""
+    url = f"sqlite:///{tmp_path / 'notes.db'}"
+    migrate_to(url, HEAD, MIGRATIONS)
+    script = (
+        "import sys\n"
+        "from example_app import create_app\n"
+        f"create_app({{'SQLALCHEMY_DATABASE_URI': {url!r}, 'NOTES_DB_MIGRATE': 'check'}})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    environment = dict(os.environ, PYTHONPATH=str(TESTS))
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    packages = set(eval(result.stdout.strip().splitlines()[-1]))
+    assert "flask_migration_guard" in packages
+    assert "alembic" not in packages and "filelock" not in packages
+
+
 def test_the_version_table_may_live_in_another_schema(postgres_url: str) -> None:
     """``version_table_schema`` is honoured: the guard reads, and Alembic writes, there."""
     execute(postgres_url, "CREATE SCHEMA bookkeeping")
