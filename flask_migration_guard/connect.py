@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from flask_migration_guard.errors import DatabaseUnavailableError, database_reason
+from flask_migration_guard.errors import (
+    DatabaseUnavailableError,
+    GuardConfigError,
+    database_reason,
+)
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.sqlite import in_memory
 from flask_migration_guard.retry import poll
 from flask_migration_guard.settings import WAIT_TIMEOUT
 from flask_migration_guard.urls import ambiguous_url_error, is_ambiguous, mask_url
@@ -41,6 +47,24 @@ def refuse_ambiguous_url(engine: Engine) -> None:
         raise ambiguous_url_error(rendered)
 
 
+def refuse_missing_sqlite_folder(engine: Engine, names: Names = DEFAULT_NAMES) -> None:
+    """Refuse a SQLite file whose folder does not exist: no wait can make it appear.
+
+    :raises GuardConfigError: naming the setting and the path, before any connection.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or in_memory(engine):
+        return
+    folder = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(folder):
+        raise GuardConfigError(
+            names.url_setting,
+            masked_url(engine),
+            "a SQLite file in a folder that exists",
+            f"the folder {folder!r} does not exist: create it, or fix the path",
+        )
+
+
 def _describe(engine: Engine, exc: BaseException) -> str:
     reason = database_reason(exc)
     password = engine.url.password
@@ -49,13 +73,16 @@ def _describe(engine: Engine, exc: BaseException) -> str:
     return reason
 
 
-def wait_for_database(engine: Engine, timeout: float, names: Names = DEFAULT_NAMES) -> None:
-    """Return once ``engine`` connects; retry with backoff up to ``timeout`` seconds.
+def wait_for_database(engine: Engine, deadline: float, names: Names = DEFAULT_NAMES) -> None:
+    """Return once ``engine`` connects; retry with backoff until ``deadline`` (a
+    ``time.monotonic()`` value), logging each retry.
 
     :raises DatabaseUnavailableError: naming host and database, password masked.
     :raises GuardConfigError: when the URL is ambiguous; see :func:`refuse_ambiguous_url`.
     """
     refuse_ambiguous_url(engine)
+    refuse_missing_sqlite_folder(engine, names)
+    started = time.monotonic()
     last = {"reason": "", "permanent": False}
 
     def connect() -> bool | None:
@@ -72,8 +99,8 @@ def wait_for_database(engine: Engine, timeout: float, names: Names = DEFAULT_NAM
     def report(delay: float) -> None:
         log.info("Database not reachable yet (%s); retrying in %.1f s", last["reason"], delay)
 
-    if poll(connect, deadline=time.monotonic() + timeout, first=0.1, before_pause=report) is None:
-        raise _unavailable(engine, str(last["reason"]), timeout, names)
+    if poll(connect, deadline=deadline, first=0.1, before_pause=report) is None:
+        raise _unavailable(engine, str(last["reason"]), time.monotonic() - started, names)
 
 
 def _unavailable(
@@ -89,7 +116,7 @@ def _unavailable(
             f" to log in: fix {names.url_setting}, or create them on the server."
         )
     else:
-        tried = f" after trying for {waited:g} s"
+        tried = f" after trying for {waited:.1f} s"
         key = names.key(WAIT_TIMEOUT)
         fix = (
             f" Expected a server to answer there within {key}:"

@@ -20,7 +20,8 @@ from flask_migration_guard.naming import DEFAULT_NAMES, Names
 from flask_migration_guard.refusals import error_for, raise_if_refused
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts
-from flask_migration_guard.settings import MODE, read_settings
+from flask_migration_guard.errors import NotUpToDateError
+from flask_migration_guard.settings import MODE, WAIT_TIMEOUT, read_settings
 from flask_migration_guard.sqlite import in_memory
 from flask_migration_guard.state import DatabaseState, LegacyDetector
 
@@ -142,17 +143,53 @@ def _check_on_first_connection(app: Flask, guard: AppGuard) -> None:
     sa.event.listen(guard.runner.engine, "engine_connect", first_connection)
 
 
-def _wait_for_head(guard: AppGuard) -> DatabaseState:
-    seen: list[DatabaseState] = []
+#: Seconds between two progress lines of wait mode.
+PROGRESS_INTERVAL = 10.0
+
+
+def _wait_for_head(guard: AppGuard, state: DatabaseState, deadline: float) -> DatabaseState:
+    """Poll until the database is at head (another process migrates it) or ``deadline``.
+
+    A line is logged when the wait starts and every :data:`PROGRESS_INTERVAL` seconds.
+
+    :raises NotUpToDateError: at the deadline, saying how long it waited and what it saw.
+    """
+    runner, started = guard.runner, time.monotonic()
+    seen = [state]
+    next_line = started
 
     def at_head() -> DatabaseState | None:
-        state = guard.runner.inspect()
-        raise_if_refused(state, guard.runner.names)
+        nonlocal next_line
+        now = time.monotonic()
+        if now >= next_line:
+            log.info(
+                "Waiting for another process to bring the database to head %s: it is at %s"
+                " (%s); %.1f s of %s=%g s waited",
+                ", ".join(seen[-1].head),
+                ", ".join(seen[-1].current) or "no revision",
+                seen[-1].name.value,
+                now - started,
+                runner.names.key(WAIT_TIMEOUT),
+                guard.settings.wait_timeout,
+            )
+            next_line = now + PROGRESS_INTERVAL
+        state = runner.inspect()
+        raise_if_refused(state, runner.names)
         seen.append(state)
         return state if state.at_head else None
 
-    deadline = time.monotonic() + guard.settings.wait_timeout
-    return poll(at_head, deadline=deadline, first=0.2, factor=1.5, cap=2.0) or seen[-1]
+    reached = poll(at_head, deadline=deadline, first=0.2, factor=1.5, cap=2.0)
+    if reached is not None:
+        return reached
+    error = error_for(seen[-1], runner.names)
+    assert error is not None  # not at head
+    waited = time.monotonic() - started
+    raise NotUpToDateError(
+        f"Waited {waited:.1f} s (of {runner.names.key(WAIT_TIMEOUT)}="
+        f"{guard.settings.wait_timeout:g} s) for another process to bring the database to"
+        f" head; the last read found it still behind. {error.message}",
+        seen[-1],
+    )
 
 
 def apply_mode(app: Flask, guard: AppGuard, *, dispose: bool = True) -> DatabaseState | None:
@@ -171,13 +208,15 @@ def apply_mode(app: Flask, guard: AppGuard, *, dispose: bool = True) -> Database
         )
         return None
     started = time.perf_counter()
-    wait_for_database(runner.engine, settings.wait_timeout, runner.names)
+    # One deadline for the whole wait: the connection, then (wait mode) the head.
+    deadline = time.monotonic() + settings.wait_timeout
+    wait_for_database(runner.engine, deadline, runner.names)
     if settings.mode == "upgrade":
         state = runner.upgrade()  # at head: one query, no lock
     else:
         state = runner.inspect()
-        if not state.at_head and settings.mode == "wait":
-            state = _wait_for_head(guard)
+        if not state.at_head and settings.mode == "wait" and state.upgradable:
+            state = _wait_for_head(guard, state, deadline)
     error = error_for(state, runner.names)
     if error is not None:
         raise error

@@ -10,6 +10,7 @@ is written to them.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -224,16 +225,26 @@ def test_wait_mode_boots_once_another_process_upgrades(
     assert 1.0 <= elapsed < 10
 
 
-def test_wait_mode_gives_up_after_the_timeout(sqlite_url: str) -> None:
-    """wait on a database that stays behind fails like check, once the timeout has passed."""
+def test_wait_mode_gives_up_after_the_timeout(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """wait on a database that stays behind fails once the timeout has passed: it says it
+    waited, how long, and what it last saw; it logged what it waited for."""
+    caplog.set_level(logging.INFO, logger="flask_migration_guard")
     migrate_to(sqlite_url, "8cf9148b9ad9")
     started = time.monotonic()
     with pytest.raises(NotUpToDateError) as raised:
         boot(sqlite_url, "wait", IBUTSU_DB_WAIT_TIMEOUT=0.6)
     assert 0.4 <= time.monotonic() - started < 5
     message = str(raised.value)
-    assert message.startswith("Target database is not up to date: the database is at 8cf9148b9ad9")
+    assert re.match(r"Waited 0\.\d s \(of IBUTSU_DB_WAIT_TIMEOUT=0\.6 s\)", message), message
+    assert "Target database is not up to date: the database is at 8cf9148b9ad9" in message
     assert "flask --app ibutsu_server db upgrade" in message
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Waiting")]
+    assert progress[0].startswith(
+        f"Waiting for another process to bring the database to head {HEAD}: it is at"
+        " 8cf9148b9ad9 (behind); 0.0 s of IBUTSU_DB_WAIT_TIMEOUT=0.6 s waited"
+    ), progress
 
 
 def test_off_mode_does_not_connect(caplog: pytest.LogCaptureFixture) -> None:
