@@ -12,6 +12,8 @@ touch; 2 a setting or the connection is wrong; 1 anything else failed.
 from __future__ import annotations
 
 import functools
+import json
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -104,8 +106,10 @@ def _with_runner(func: F) -> F:
                 guard = app_guard(app, group.extension_key)
                 guard.startup_check_handled()
                 runner = guard.runner
-                # Every command connects: an unreachable database exits 2, not 1.
-                wait_for_database(runner.engine, 0, runner.names)
+                # Every command connects, waiting as a boot does; an unreachable
+                # database exits 2, not 1.
+                deadline = time.monotonic() + guard.settings.wait_timeout
+                wait_for_database(runner.engine, deadline, runner.names)
                 return func(runner, *args, **kwargs)
         except GuardError as exc:
             raise GuardCommandError(exc.message, exc.exit_code) from exc
@@ -125,14 +129,27 @@ def _show(state: DatabaseState) -> None:
 
 
 @click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the state as one JSON object.")
 @_with_runner
-def status_command(runner: Runner) -> None:
+def status_command(runner: Runner, as_json: bool) -> None:
     """Show the database's state; exit 0 at head, 3 if an upgrade fixes it, 4 if not.
 
     Away from head, the reason and the command that fixes it go to standard error.
+    With --json: state, current, head and pending as the health endpoint gives them,
+    detail, and lock_holder (who holds the migration lock, or null).
     """
     state = runner.inspect()
-    _show(state)
+    if as_json:
+        from flask_migration_guard.lock import lock_holder
+
+        document = {
+            **state.as_dict(),
+            "detail": state.detail,
+            "lock_holder": lock_holder(runner.engine, runner.names),
+        }
+        click.echo(json.dumps(document))
+    else:
+        _show(state)
     error = error_for(state, runner.names)
     if error is not None:
         click.echo(error.message, err=True)  # what was found, what was expected, the fix

@@ -334,17 +334,33 @@ def _listening_connection(engine: Engine, names: Names) -> Connection:
     return connection
 
 
-def _holder(connection: Connection, key: int) -> str:
-    """Describe who holds the advisory lock, for the timeout message."""
+def _holder_row(connection: Connection, key: int) -> dict[str, Any] | None:
+    """Who holds the advisory lock: backend pid, application name, client address."""
     row = connection.exec_driver_sql(
-        "SELECT pid, application_name, client_addr"
+        "SELECT pid, application_name, host(client_addr) AS client_addr"
         f" FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE {_OUR_LOCK}",
         {"key": key},
     ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _holder(connection: Connection, key: int) -> str:
+    """Describe who holds the advisory lock, for the timeout message."""
+    row = _holder_row(connection, key)
     if row is None:
         return "a session that has since ended"
-    client = row.client_addr or "a local socket"
-    return f"backend pid {row.pid} ({row.application_name or 'unnamed'}, from {client})"
+    client = row["client_addr"] or "a local socket"
+    return f"backend pid {row['pid']} ({row['application_name'] or 'unnamed'}, from {client})"
+
+
+def lock_holder(engine: Engine, names: Names = DEFAULT_NAMES) -> dict[str, Any] | None:
+    """Who holds the migration lock of ``engine``'s database, as data: its backend pid,
+    application name and client address; ``None`` when nobody does, and always on SQLite,
+    whose file lock tells no holder without being taken."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with _autocommit_connection(engine) as connection:
+        return _holder_row(connection, advisory_key(names.lock))
 
 
 def _autocommit_connection(engine: Engine) -> Connection:

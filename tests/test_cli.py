@@ -9,15 +9,22 @@ code, in a subprocess.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.cli import FlaskGroup
+from guard_processes import Processes, TcpForwarder, free_port
 from guard_databases import (
     CASES_BY_NAME,
     CHAIN,
@@ -26,15 +33,20 @@ from guard_databases import (
     Case,
     app_config,
     case_params,
+    fresh_url,
     migrate_to,
     snapshot,
     version_rows,
 )
 
 from ibutsu_server import create_app
-from flask_migration_guard import StateName
+from flask_migration_guard import StateName, heads
+from flask_migration_guard.errors import MultipleHeadsError
+from flask_migration_guard.scripts import Scripts
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
+
+TESTS = Path(__file__).parent
 
 
 EXIT_CODES = {
@@ -91,11 +103,41 @@ def test_status_bad_mode_exits_2(sqlite_url: str) -> None:
 
 
 def test_status_unreachable_exits_2() -> None:
-    """A database nobody answers for ends status with exit code 2, password masked."""
-    result = flask_db(CLOSED_PORT_URL, "status")
+    """A database nobody answers for ends status, once the wait is over, with exit code 2,
+    how long it tried, and the password masked."""
+    result = flask_db(CLOSED_PORT_URL, "status", IBUTSU_DB_WAIT_TIMEOUT=0.5)
     assert result.exit_code == 2, result.output
     assert "Cannot connect to database 'ibutsu'" in result.output
+    assert re.search(r"after trying for 0\.\d s", result.output), result.output
     assert "s3cret-pw" not in result.output
+
+
+def test_a_command_waits_for_the_database(postgres_url: str) -> None:
+    """``flask db status`` started before its database answers retries, saying so, until
+    the database is there (a Job that starts before PostgreSQL)."""
+    migrate_to(postgres_url, HEAD)
+    parsed = sa.make_url(postgres_url)
+    port = free_port()
+    url = parsed.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    environment = dict(os.environ, SQLALCHEMY_DATABASE_URI=url, IBUTSU_DB_WAIT_TIMEOUT="60")
+    command = [sys.executable, "-m", "flask", "--app", "ibutsu_server", "db", "status"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    )
+    assert process.stderr is not None
+    first_lines = []
+    for line in process.stderr:  # the first retry, before anything listens at the port
+        first_lines.append(line)
+        if "Database not reachable yet" in line:
+            break
+    forwarder = TcpForwarder(port, (parsed.host or "127.0.0.1", parsed.port or 5432))
+    try:
+        output, errors = process.communicate(timeout=60)
+    finally:
+        forwarder.close()
+    assert process.returncode == 0, "".join(first_lines) + errors
+    assert "retrying in" in first_lines[-1]
+    assert "state:   at_head" in output
 
 
 def test_upgrade_unreachable_exits_2() -> None:
@@ -249,3 +291,58 @@ def test_current_verbose_and_history_range(head_url: str) -> None:
         "53994db980f1 -> 8cf9148b9ad9",
         "fc3df1d9ee4e -> 53994db980f1",
     ]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_status_json(dialect: str, request: pytest.FixtureRequest) -> None:
+    """``status --json``: the health endpoint's fields, the detail and the lock holder, as
+    one JSON object on standard output; the exit codes are those of ``status``."""
+    url = fresh_url(request, dialect)
+    migrate_to(url, CHAIN[-2])
+    behind = flask_db(url, "status", "--json")
+    assert behind.exit_code == 3, behind.output
+    document = json.loads(behind.stdout)
+    assert document == {
+        "state": "behind",
+        "current": [CHAIN[-2]],
+        "head": [HEAD],
+        "pending": [HEAD],
+        "detail": "",
+        "lock_holder": None,
+    }
+    assert "Target database is not up to date" in behind.stderr
+    migrate_to(url, HEAD)
+    at_head = flask_db(url, "status", "--json")
+    assert at_head.exit_code == 0, at_head.output
+    assert json.loads(at_head.stdout)["state"] == "at_head"
+
+
+def test_status_json_names_the_lock_holder(postgres_url: str, processes: Processes) -> None:
+    """While another process holds the migration lock, ``status --json`` says which backend."""
+    migrate_to(postgres_url, HEAD)
+    holder = processes.hold_migration_lock(postgres_url)
+    try:
+        result = flask_db(postgres_url, "status", "--json")
+    finally:
+        holder.kill()
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["lock_holder"]
+    assert isinstance(found, dict) and isinstance(found["pid"], int), found
+    assert set(found) == {"pid", "application_name", "client_addr"}
+
+
+def test_the_multiple_heads_hint_works_as_printed(tmp_path: Path, sqlite_url: str) -> None:
+    """The refusal for two script heads names a command; run as printed, it merges them."""
+    scripts = tmp_path / "two_heads"
+    shutil.copytree(
+        TESTS / "scripts" / "two_heads", scripts, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    with pytest.raises(MultipleHeadsError) as refused:
+        create_app(app_config(sqlite_url, "check", IBUTSU_DB_MIGRATIONS_DIR=str(scripts)))
+    hint = re.search(r"'flask --app ibutsu_server db (merge [^']*)'", refused.value.message)
+    assert hint is not None, refused.value.message
+    words = shlex.split(hint.group(1))
+    result = flask_db(sqlite_url, *words, IBUTSU_DB_MIGRATIONS_DIR=str(scripts))
+    assert result.exit_code == 0, result.output
+    heads.forget(str(scripts))
+    assert len(Scripts(str(scripts)).heads) == 1
