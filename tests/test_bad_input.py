@@ -412,6 +412,20 @@ CASES = (
         build=_folder_without_env_py,
         settings=lambda w: {URI: w.url(), "IBUTSU_DB_MIGRATIONS_DIR": f"{w.tmp}/no_env"},
     ),
+    BadInput(
+        "sqlite_file_in_a_missing_folder",
+        GuardConfigError,
+        found=(
+            "got 'sqlite:///{tmp}/missing/ibutsu.db'",
+            "the folder '{tmp}/missing' does not exist",
+        ),
+        expected="must be a SQLite file in a folder that exists",
+        fix="create it, or fix the path",
+        exit_code=2,
+        key="SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*)",
+        settings=lambda w: {URI: f"sqlite:///{w.tmp}/missing/ibutsu.db"},
+        dialects=("sqlite",),
+    ),
     # Reaching the database.
     _unreachable(
         "unknown_host",
