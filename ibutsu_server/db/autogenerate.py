@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+TYPES_MODULE = "ibutsu_server.db.types"
+
 MIGRATION_ONLY_INDEXES = frozenset(
     {
         "ix_results_assignee",
@@ -50,10 +52,20 @@ def include_object(
     return True
 
 
+def render_item(type_: str, obj: Any, autogen_context: Any) -> bool:
+    """Alembic's ``render_item`` hook: a revision that uses one of Ibutsu's column types
+    imports their module; one that does not, imports nothing unused. Rendering itself
+    is Alembic's (``False``)."""
+    if type_ == "type" and type(obj).__module__ == TYPES_MODULE:
+        autogen_context.imports.add(f"import {TYPES_MODULE}")
+    return False
+
+
 COMPARE_OPTIONS: dict[str, Any] = {
     "compare_type": True,
     "compare_server_default": True,
     "include_object": include_object,
     "render_as_batch": True,
+    "render_item": render_item,
 }
 """Keyword arguments for ``EnvironmentContext.configure``, shared by every comparison."""
