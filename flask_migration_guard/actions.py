@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flask_migration_guard.connect import wait_for_database
 from flask_migration_guard.errors import (
     GuardConfigError,
     LockLostError,
@@ -54,6 +55,7 @@ class Runner:
     :ivar lock_timeout: seconds to wait for the migration lock.
     :ivar ddl_lock_timeout: PostgreSQL ``lock_timeout`` for migration statements, seconds.
     :ivar names: the lock's, the version table's and the commands' names.
+    :ivar wait_timeout: seconds :meth:`wait_for_database` waits for the database to answer.
     """
 
     engine: Engine
@@ -62,6 +64,14 @@ class Runner:
     lock_timeout: float = 300.0
     ddl_lock_timeout: float = 30.0
     names: Names = DEFAULT_NAMES
+    wait_timeout: float = 0.0
+
+    def wait_for_database(self) -> None:
+        """Return once the database answers, retrying up to :attr:`wait_timeout`.
+
+        :raises DatabaseUnavailableError: when it does not.
+        """
+        wait_for_database(self.engine, time.monotonic() + self.wait_timeout, self.names)
 
     def inspect(self, attempts: int = 5) -> DatabaseState:
         """Read the database's state on a short-lived connection.

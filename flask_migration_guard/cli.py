@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ from flask.cli import ScriptInfo
 
 from flask_migration_guard.actions import Runner
 from flask_migration_guard.appstate import app_guard
-from flask_migration_guard.connect import wait_for_database
 from flask_migration_guard.errors import GuardError
 from flask_migration_guard.refusals import error_for
 from flask_migration_guard.scripts import alembic_config
@@ -90,33 +88,38 @@ def looks_up_command(ctx: click.Context | None) -> bool:
     )
 
 
-def _with_runner(func: F) -> F:
-    """Load the app inside the command, hand it the app's runner, map errors to exit codes."""
+def _with_runner(*, database: bool = True) -> Callable[[F], F]:
+    """Load the app inside the command, hand it the app's runner, map errors to exit codes.
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from alembic.util import CommandError
+    :param database: the command needs the database: wait for it first, as a boot does
+        (an unreachable one exits 2, not 1). Commands that read the scripts alone never
+        connect.
+    """
 
-        try:
-            ctx = click.get_current_context()
-            app: Flask = ctx.ensure_object(ScriptInfo).load_app()
-            group = _guard_group(ctx)
-            assert group is not None  # the commands live in guard groups only
-            with app.app_context():
-                guard = app_guard(app, group.extension_key)
-                guard.startup_check_handled()
-                runner = guard.runner
-                # Every command connects, waiting as a boot does; an unreachable
-                # database exits 2, not 1.
-                deadline = time.monotonic() + guard.settings.wait_timeout
-                wait_for_database(runner.engine, deadline, runner.names)
-                return func(runner, *args, **kwargs)
-        except GuardError as exc:
-            raise GuardCommandError(exc.message, exc.exit_code) from exc
-        except CommandError as exc:
-            raise GuardCommandError(str(exc), 1) from exc
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from alembic.util import CommandError
 
-    return wrapper  # type: ignore[return-value]
+            try:
+                ctx = click.get_current_context()
+                app: Flask = ctx.ensure_object(ScriptInfo).load_app()
+                group = _guard_group(ctx)
+                assert group is not None  # the commands live in guard groups only
+                with app.app_context():
+                    guard = app_guard(app, group.extension_key)
+                    guard.startup_check_handled()
+                    if database:
+                        guard.runner.wait_for_database()
+                    return func(guard.runner, *args, **kwargs)
+            except GuardError as exc:
+                raise GuardCommandError(exc.message, exc.exit_code) from exc
+            except CommandError as exc:
+                raise GuardCommandError(str(exc), 1) from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _show(state: DatabaseState) -> None:
@@ -130,7 +133,7 @@ def _show(state: DatabaseState) -> None:
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the state as one JSON object.")
-@_with_runner
+@_with_runner()
 def status_command(runner: Runner, as_json: bool) -> None:
     """Show the database's state; exit 0 at head, 3 if an upgrade fixes it, 4 if not.
 
@@ -158,7 +161,7 @@ def status_command(runner: Runner, as_json: bool) -> None:
 
 @click.command("upgrade")
 @click.argument("revision", default="heads")
-@_with_runner
+@_with_runner()
 def upgrade_command(runner: Runner, revision: str) -> None:
     """Upgrade to REVISION (default: heads), stamping a proven legacy baseline first."""
     _show(runner.upgrade(revision))
@@ -166,7 +169,7 @@ def upgrade_command(runner: Runner, revision: str) -> None:
 
 @click.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
-@_with_runner
+@_with_runner()
 def downgrade_command(runner: Runner, revision: str) -> None:
     """Downgrade to REVISION (an id, 'base' or a relative step such as -1)."""
     _show(runner.downgrade(revision))
@@ -174,7 +177,7 @@ def downgrade_command(runner: Runner, revision: str) -> None:
 
 @click.command("stamp")
 @click.argument("revision")
-@_with_runner
+@_with_runner()
 def stamp_command(runner: Runner, revision: str) -> None:
     """Record REVISION in alembic_version without running any migration."""
     _show(runner.stamp(revision))
@@ -182,7 +185,7 @@ def stamp_command(runner: Runner, revision: str) -> None:
 
 @click.command("current")
 @click.option("-v", "--verbose", is_flag=True, help="Show each revision's details.")
-@_with_runner
+@_with_runner()
 def current_command(runner: Runner, verbose: bool) -> None:
     """Show the revisions the database is at."""
     runner.run(_alembic().current, read_only=True, verbose=verbose)
@@ -191,9 +194,18 @@ def current_command(runner: Runner, verbose: bool) -> None:
 @click.command("history")
 @click.option("-r", "--rev-range", default=None, help="A range such as base:head or -3:.")
 @click.option("-v", "--verbose", is_flag=True, help="Show each revision's details.")
-@_with_runner
-def history_command(runner: Runner, rev_range: str | None, verbose: bool) -> None:
-    """List the revisions, newest first, marking the database's current one."""
+@click.option(
+    "-i", "--indicate-current", is_flag=True, help="Mark the database's current revision."
+)
+@_with_runner(database=False)
+def history_command(
+    runner: Runner, rev_range: str | None, verbose: bool, indicate_current: bool
+) -> None:
+    """List the revisions, newest first; with -i, mark the database's current one."""
+    if not indicate_current:  # the scripts alone
+        _alembic().history(_scripts_config(runner), rev_range, verbose)
+        return
+    runner.wait_for_database()
     runner.run(
         _alembic().history,
         read_only=True,
@@ -205,14 +217,39 @@ def history_command(runner: Runner, rev_range: str | None, verbose: bool) -> Non
 
 @click.command("heads")
 @click.option("-v", "--verbose", is_flag=True, help="Show each head's details.")
-@_with_runner
-def heads_command(runner: Runner, verbose: bool) -> None:
+@click.option(
+    "--resolve-dependencies", is_flag=True, help="Treat dependencies as down revisions."
+)
+@_with_runner(database=False)
+def heads_command(runner: Runner, verbose: bool, resolve_dependencies: bool) -> None:
     """List the script directory's heads."""
-    runner.run(_alembic().heads, read_only=True, verbose=verbose)
+    _alembic().heads(_scripts_config(runner), verbose, resolve_dependencies)
+
+
+@click.command("show")
+@click.argument("revision", default="head")
+@_with_runner(database=False)
+def show_command(runner: Runner, revision: str) -> None:
+    """Show REVISION (default: head): its id, parents, path and message."""
+    _alembic().show(_scripts_config(runner), revision)
+
+
+@click.command("branches")
+@click.option("-v", "--verbose", is_flag=True, help="Show each branch point's details.")
+@_with_runner(database=False)
+def branches_command(runner: Runner, verbose: bool) -> None:
+    """List the revisions where the history branches."""
+    _alembic().branches(_scripts_config(runner), verbose)
+
+
+def _scripts_config(runner: Runner) -> Any:
+    """An Alembic config for the runner's script directory, for commands that read the
+    scripts alone (no env.py, no connection)."""
+    return alembic_config(runner.scripts.directory)
 
 
 @click.command("check")
-@_with_runner
+@_with_runner()
 def check_command(runner: Runner) -> None:
     """Compare the models with the migrated database; fail if a migration is missing."""
     from alembic.util import AutogenerateDiffsDetected
@@ -228,7 +265,7 @@ def check_command(runner: Runner) -> None:
 @click.option("-m", "--message", default=None, help="The merge revision's message.")
 @click.option("--branch-label", default=None, help="A branch label for the merge revision.")
 @click.option("--rev-id", default=None, help="The merge revision's id (default: a new one).")
-@_with_runner
+@_with_runner(database=False)
 def merge_command(
     runner: Runner,
     revisions: tuple[str, ...],
@@ -238,7 +275,7 @@ def merge_command(
 ) -> None:
     """Write a revision that merges REVISIONS (default: the heads) into one."""
     _alembic().merge(
-        alembic_config(runner.scripts.directory),
+        _scripts_config(runner),
         list(revisions) or "heads",
         message=message,
         branch_label=branch_label,
@@ -256,4 +293,6 @@ COMMANDS = (
     heads_command,
     check_command,
     merge_command,
+    show_command,
+    branches_command,
 )

@@ -124,6 +124,7 @@ class MigrationGuard:
             lock_timeout=settings.lock_timeout,
             ddl_lock_timeout=settings.ddl_lock_timeout,
             names=self.names,
+            wait_timeout=settings.wait_timeout,
         )
         guard = AppGuard(settings, runner)
         app.extensions[self.names.extension_key] = guard

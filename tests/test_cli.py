@@ -259,7 +259,7 @@ def test_read_only_commands(case: Case, dialect: str, case_url: str) -> None:
     heads = flask_db(case_url, "heads")
     assert heads.exit_code == 0, heads.output
     assert heads.output.strip() == f"{HEAD} (head)"
-    history = flask_db(case_url, "history")
+    history = flask_db(case_url, "history", "-i")
     assert history.exit_code == 0, history.output
     lines = history.output.strip().splitlines()
     assert len(lines) == len(CHAIN)
@@ -346,3 +346,30 @@ def test_the_multiple_heads_hint_works_as_printed(tmp_path: Path, sqlite_url: st
     assert result.exit_code == 0, result.output
     heads.forget(str(scripts))
     assert len(Scripts(str(scripts)).heads) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "shows"),
+    [
+        (("heads",), f"{HEAD} (head)"),
+        (("history",), f"-> {HEAD} (head)"),
+        (("show",), f"Rev: {HEAD} (head)"),
+        (("show", CHAIN[0]), f"Rev: {CHAIN[0]}"),
+        (("branches",), ""),
+    ],
+)
+def test_commands_that_read_the_scripts_need_no_database(
+    args: tuple[str, ...], shows: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """heads, history, show and branches read the script files alone: with nothing at the
+    database's address, and a long wait configured, they answer at once."""
+    result = flask_db(CLOSED_PORT_URL, *args, IBUTSU_DB_WAIT_TIMEOUT=3600)
+    assert result.exit_code == 0, result.output
+    assert shows in result.output + capfd.readouterr().out
+
+
+def test_history_indicating_the_current_revision_needs_the_database() -> None:
+    """``history -i`` marks the database's revision, so it waits for the database."""
+    result = flask_db(CLOSED_PORT_URL, "history", "-i", IBUTSU_DB_WAIT_TIMEOUT=0)
+    assert result.exit_code == 2, result.output
+    assert "Cannot connect to database 'ibutsu'" in result.output
