@@ -9,6 +9,7 @@ transaction and is logged with its duration.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -226,21 +227,23 @@ class Runner:
                 log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state, self.names)
-            logger = _RevisionLogger()
+            logger = _RevisionLogger(state.pending if to_head else ())
+            legacy = state.legacy if state.name is StateName.LEGACY else None
             try:
-                if state.name is StateName.LEGACY and state.legacy is not None:
-                    log.info(
-                        "Legacy database (version %s) proven: stamping baseline %s",
-                        state.legacy.version,
-                        state.legacy.baseline,
-                    )
-                    self.run(
-                        command.stamp,
-                        state.legacy.baseline,
-                        connection=held.connection,
-                        logger=logger,
-                    )
-                self.run(command.upgrade, target, connection=held.connection, logger=logger)
+                with logger.running():
+                    if legacy is not None:
+                        log.info(
+                            "Legacy database (version %s) proven: stamping baseline %s",
+                            legacy.version,
+                            legacy.baseline,
+                        )
+                        self.run(
+                            command.stamp,
+                            legacy.baseline,
+                            connection=held.connection,
+                            logger=logger,
+                        )
+                    self.run(command.upgrade, target, connection=held.connection, logger=logger)
             except GuardConfigError:
                 raise  # env.py disagrees with the guard: nothing ran
             except (Exception, Interrupted) as exc:
@@ -359,12 +362,53 @@ def _privilege_hint(error: BaseException, engine: Engine) -> str:
     )
 
 
-class _RevisionLogger:
-    """Alembic ``on_version_apply`` hook: one log line per revision, with its time."""
+#: Seconds between two "still running" lines of a long revision.
+PROGRESS_INTERVAL = 10.0
 
-    def __init__(self) -> None:
+
+class _RevisionLogger:
+    """Alembic ``on_version_apply`` hook: a line when each planned revision starts, one
+    every :data:`PROGRESS_INTERVAL` seconds while it runs, and one when it is done.
+
+    :param planned: the revisions the run applies, in order, when known.
+    """
+
+    def __init__(self, planned: tuple[str, ...] = ()) -> None:
+        self.planned = planned
         self.started = time.perf_counter()
         self.done: tuple[str, ...] = ()
+
+    def _running_now(self) -> str | None:
+        return self.planned[len(self.done)] if len(self.done) < len(self.planned) else None
+
+    def _announce(self) -> None:
+        revision = self._running_now()
+        if revision is not None:
+            step = len(self.done) + 1
+            log.info("Applying %s, revision %d of %d", revision, step, len(self.planned))
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Announce the first revision, and tell of a long one while the block runs."""
+        stopped = threading.Event()
+
+        def tell() -> None:
+            while not stopped.wait(PROGRESS_INTERVAL):
+                log.info(
+                    "Revision %s still running after %.0f s",
+                    self._running_now() or "(unknown)",
+                    time.perf_counter() - self.started,
+                )
+
+        self.started = time.perf_counter()
+        self._announce()
+        teller = threading.Thread(target=tell, name="migration-progress", daemon=True)
+        teller.start()
+        try:
+            yield
+        finally:
+            stopped.set()
+            teller.join()
 
     def __call__(self, *, step: Any, **_: Any) -> None:
         elapsed = (time.perf_counter() - self.started) * 1000
@@ -380,3 +424,5 @@ class _RevisionLogger:
             elapsed,
         )
         self.started = time.perf_counter()
+        if step.is_upgrade or step.is_stamp:
+            self._announce()
