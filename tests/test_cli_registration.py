@@ -179,3 +179,23 @@ def test_a_bad_setting_is_one_clean_error(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("Error: IBUTSU_DB_MIGRATE must be one of"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_refused_flask_run_is_one_error_line(tmp_path: Path) -> None:
+    """``flask run`` on a database check mode refuses: the message, exit 3, no traceback,
+    and no server started."""
+    environment = dict(
+        os.environ,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'empty.db'}",
+        IBUTSU_DB_MIGRATE="check",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "ibutsu_server", "run", "--port", "1"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("Error: Target database is not up to date"), result.stderr
+    assert "Traceback" not in result.stderr and "Running on" not in result.stderr
