@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -55,6 +56,8 @@ def refuse_missing_sqlite_folder(engine: Engine, names: Names = DEFAULT_NAMES) -
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or in_memory(engine):
         return
+    if database.startswith("file:"):  # a URI filename (?uri=true): its path part
+        database = unquote(urlsplit(database).path)
     folder = os.path.dirname(os.path.abspath(database))
     if not os.path.isdir(folder):
         raise GuardConfigError(
