@@ -57,6 +57,7 @@ class Runner:
     :ivar ddl_lock_timeout: PostgreSQL ``lock_timeout`` for migration statements, seconds.
     :ivar names: the lock's, the version table's and the commands' names.
     :ivar wait_timeout: seconds :meth:`wait_for_database` waits for the database to answer.
+    :ivar x_arguments: what ``-x`` gives env.py, for one command.
     """
 
     engine: Engine
@@ -66,6 +67,7 @@ class Runner:
     ddl_lock_timeout: float = 30.0
     names: Names = DEFAULT_NAMES
     wait_timeout: float = 0.0
+    x_arguments: tuple[str, ...] = ()
 
     def wait_for_database(self) -> None:
         """Return once the database answers, retrying up to :attr:`wait_timeout`.
@@ -181,7 +183,7 @@ class Runner:
         with self._migration_connection(connection) as connection:
             if read_only and connection.dialect.name == "postgresql":
                 connection.execution_options(postgresql_readonly=True)
-            config = alembic_config(self.scripts.directory)
+            config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
             config.attributes["on_version_apply"] = logger or _RevisionLogger()
             config.attributes["read_only"] = read_only
@@ -205,7 +207,7 @@ class Runner:
             except Interrupted as exc:
                 raise self._failure(exc, None, (), received) from exc
 
-    def upgrade(self, target: str = "heads") -> DatabaseState:
+    def upgrade(self, target: str = "heads", tag: str | None = None) -> DatabaseState:
         """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
 
         SIGTERM or SIGINT stops it cleanly (see :mod:`flask_migration_guard.signals`).
@@ -213,6 +215,8 @@ class Runner:
         :raises RefusedStateError: when the database must not be touched.
         :raises MigrationFailedError: when a revision fails.
         :raises MigrationInterruptedError: when a signal stopped it.
+
+        :param tag: Alembic's ``--tag``, for env.py.
         """
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
@@ -243,33 +247,36 @@ class Runner:
                             connection=held.connection,
                             logger=logger,
                         )
-                    self.run(command.upgrade, target, connection=held.connection, logger=logger)
+                    self.run(
+                        command.upgrade, target, connection=held.connection, logger=logger, tag=tag
+                    )
             except GuardConfigError:
                 raise  # env.py disagrees with the guard: nothing ran
             except (Exception, Interrupted) as exc:
                 raise self._failure(exc, state, logger.done, received) from exc
             return self.inspect()
 
-    def downgrade(self, target: str) -> DatabaseState:
+    def downgrade(self, target: str, tag: str | None = None) -> DatabaseState:
         """Downgrade to ``target`` under the lock; a signal stops it as it does :meth:`upgrade`."""
         from alembic import command
 
         with self._migrating() as (held, received):
             try:
-                self.run(command.downgrade, target, connection=held.connection)
+                self.run(command.downgrade, target, connection=held.connection, tag=tag)
             except (Exception, Interrupted) as exc:
                 raise self._failure(exc, None, (), received) from exc
             return self.inspect()
 
-    def stamp(self, target: str) -> DatabaseState:
-        """Write ``target`` into the version table under the lock, running nothing."""
+    def stamp(self, target: str, tag: str | None = None, purge: bool = False) -> DatabaseState:
+        """Write ``target`` into the version table under the lock, running nothing;
+        ``purge`` empties the table first."""
         from alembic import command
 
         from flask_migration_guard.lock import migration_lock
 
         with migration_lock(self.engine, self.lock_timeout, self.names) as held:
             try:
-                self.run(command.stamp, target, connection=held.connection)
+                self.run(command.stamp, target, connection=held.connection, tag=tag, purge=purge)
             except sa.exc.DBAPIError as exc:
                 raise self._failure(exc, None, (), []) from exc
             return self.inspect()

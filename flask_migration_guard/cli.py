@@ -11,6 +11,7 @@ touch; 2 a setting or the connection is wrong; 1 anything else failed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from flask_migration_guard.actions import Runner
 from flask_migration_guard.appstate import app_guard
 from flask_migration_guard.errors import GuardError
 from flask_migration_guard.refusals import error_for
-from flask_migration_guard.scripts import alembic_config
+from flask_migration_guard.scripts import Scripts, alembic_config
+from flask_migration_guard.settings import DIRECTORY, check_directory
 from flask_migration_guard.state import DatabaseState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,7 +58,10 @@ class GuardGroup(click.Group):
 
     def __init__(self, name: str, extension_key: str) -> None:
         super().__init__(
-            name, help="Inspect and migrate the database, under the migration lock."
+            name,
+            help="Inspect and migrate the database, under the migration lock.",
+            params=_script_params(),
+            callback=_remember_group_options,
         )
         self.extension_key = extension_key
         for command_ in COMMANDS:
@@ -88,8 +93,29 @@ def looks_up_command(ctx: click.Context | None) -> bool:
     )
 
 
+def _script_params() -> list[click.Parameter]:
+    """``-d/--directory`` and ``-x/--x-arg``, as Flask-Migrate's group and commands take them."""
+    return [
+        click.Option(
+            ["-d", "--directory"], default=None, help="The migration script directory to use."
+        ),
+        click.Option(
+            ["-x", "--x-arg"], multiple=True, help="An argument for env.py (get_x_argument)."
+        ),
+    ]
+
+
+def _remember_group_options(directory: str | None, x_arg: tuple[str, ...]) -> None:
+    """Keep the group's -d and -x for its command, which may override them."""
+    meta = click.get_current_context().meta
+    meta["migration_guard.directory"] = directory
+    meta["migration_guard.x_arg"] = x_arg
+
+
 def _with_runner(*, database: bool = True) -> Callable[[F], F]:
     """Load the app inside the command, hand it the app's runner, map errors to exit codes.
+
+    The command takes ``-d``, for another script directory, and ``-x``, for env.py.
 
     :param database: the command needs the database: wait for it first, as a boot does
         (an unreachable one exits 2, not 1). Commands that read the scripts alone never
@@ -98,7 +124,9 @@ def _with_runner(*, database: bool = True) -> Callable[[F], F]:
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(
+            *args: Any, directory: str | None, x_arg: tuple[str, ...], **kwargs: Any
+        ) -> Any:
             from alembic.util import CommandError
 
             try:
@@ -109,14 +137,26 @@ def _with_runner(*, database: bool = True) -> Callable[[F], F]:
                 with app.app_context():
                     guard = app_guard(app, group.extension_key)
                     guard.startup_check_handled()
+                    runner = guard.runner
+                    directory = directory or ctx.meta.get("migration_guard.directory")
+                    if directory:
+                        runner = dataclasses.replace(runner, scripts=Scripts(directory))
+                    key = "--directory" if directory else runner.names.key(DIRECTORY)
+                    check_directory(runner.scripts.directory, key)
+                    x_arguments = x_arg or ctx.meta.get("migration_guard.x_arg") or ()
+                    runner = dataclasses.replace(runner, x_arguments=tuple(x_arguments))
                     if database:
-                        guard.runner.wait_for_database()
-                    return func(guard.runner, *args, **kwargs)
+                        runner.wait_for_database()
+                    return func(runner, *args, **kwargs)
             except GuardError as exc:
                 raise GuardCommandError(exc.message, exc.exit_code) from exc
             except CommandError as exc:
                 raise GuardCommandError(str(exc), 1) from exc
 
+        wrapper.__click_params__ = [  # type: ignore[attr-defined]
+            *getattr(func, "__click_params__", []),
+            *_script_params(),
+        ]
         return wrapper  # type: ignore[return-value]
 
     return decorate
@@ -159,28 +199,105 @@ def status_command(runner: Runner, as_json: bool) -> None:
         raise SystemExit(EXIT_UPGRADABLE if state.upgradable else EXIT_REFUSED)
 
 
+_SQL = click.option("--sql", is_flag=True, help="Print the SQL instead of running it (offline).")
+_TAG = click.option("--tag", default=None, help="An arbitrary tag for env.py.")
+
+
+def _offline(runner: Runner, action: str, revision: str, **options: Any) -> None:
+    """Run ``action`` in Alembic's offline mode: env.py writes the SQL, nothing connects."""
+    getattr(_alembic(), action)(_scripts_config(runner), revision, sql=True, **options)
+
+
 @click.command("upgrade")
-@click.argument("revision", default="heads")
-@_with_runner()
-def upgrade_command(runner: Runner, revision: str) -> None:
-    """Upgrade to REVISION (default: heads), stamping a proven legacy baseline first."""
-    _show(runner.upgrade(revision))
+@_SQL
+@_TAG
+@click.argument("revision", default="head")
+@_with_runner(database=False)
+def upgrade_command(runner: Runner, sql: bool, tag: str | None, revision: str) -> None:
+    """Upgrade to REVISION (default: head), stamping a proven legacy baseline first."""
+    if sql:
+        return _offline(runner, "upgrade", revision, tag=tag)
+    runner.wait_for_database()
+    _show(runner.upgrade(revision, tag=tag))
 
 
 @click.command("downgrade", context_settings={"ignore_unknown_options": True})
-@click.argument("revision")
-@_with_runner()
-def downgrade_command(runner: Runner, revision: str) -> None:
-    """Downgrade to REVISION (an id, 'base' or a relative step such as -1)."""
-    _show(runner.downgrade(revision))
+@_SQL
+@_TAG
+@click.argument("revision", default="-1")
+@_with_runner(database=False)
+def downgrade_command(runner: Runner, sql: bool, tag: str | None, revision: str) -> None:
+    """Downgrade to REVISION (default: -1, one step; an id or 'base' too)."""
+    if sql:
+        return _offline(runner, "downgrade", revision, tag=tag)
+    runner.wait_for_database()
+    _show(runner.downgrade(revision, tag=tag))
 
 
 @click.command("stamp")
-@click.argument("revision")
-@_with_runner()
-def stamp_command(runner: Runner, revision: str) -> None:
-    """Record REVISION in alembic_version without running any migration."""
-    _show(runner.stamp(revision))
+@_SQL
+@_TAG
+@click.option("--purge", is_flag=True, help="Empty the version table before stamping.")
+@click.argument("revision", default="head")
+@_with_runner(database=False)
+def stamp_command(
+    runner: Runner, sql: bool, tag: str | None, purge: bool, revision: str
+) -> None:
+    """Record REVISION (default: head) in the version table without running any migration."""
+    if sql:
+        return _offline(runner, "stamp", revision, tag=tag, purge=purge)
+    runner.wait_for_database()
+    _show(runner.stamp(revision, tag=tag, purge=purge))
+
+
+def _revision_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("-m", "--message", default=None, help="The revision's message."),
+            _SQL,
+            click.option("--head", default="head", help="The head to base the revision on."),
+            click.option("--splice", is_flag=True, help="Allow a parent that is not a head."),
+            click.option("--branch-label", default=None, help="A branch label to apply."),
+            click.option("--version-path", default=None, help="Where to write the file."),
+            click.option("--rev-id", default=None, help="The revision id (default: a new one)."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _new_revision(runner: Runner, autogenerate: bool, **options: Any) -> None:
+    """Write a revision; autogenerated ones compare the models with the database."""
+    if not autogenerate or options.get("sql"):
+        _alembic().revision(_scripts_config(runner), autogenerate=autogenerate, **options)
+        return
+    runner.wait_for_database()
+    runner.run(_alembic().revision, read_only=True, autogenerate=True, **options)
+
+
+@click.command("revision")
+@_revision_options
+@click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
+@_with_runner(database=False)
+def revision_command(runner: Runner, autogenerate: bool, **options: Any) -> None:
+    """Write a new revision file."""
+    _new_revision(runner, autogenerate, **options)
+
+
+@click.command("migrate")
+@_revision_options
+@_with_runner(database=False)
+def migrate_command(runner: Runner, **options: Any) -> None:
+    """Write a new revision from what the models have and the database lacks (autogenerate)."""
+    _new_revision(runner, True, **options)
+
+
+@click.command("edit")
+@click.argument("revision", default="head")
+@_with_runner(database=False)
+def edit_command(runner: Runner, revision: str) -> None:
+    """Open REVISION's file (default: head) in $EDITOR."""
+    _alembic().edit(_scripts_config(runner), revision)
 
 
 @click.command("current")
@@ -243,9 +360,9 @@ def branches_command(runner: Runner, verbose: bool) -> None:
 
 
 def _scripts_config(runner: Runner) -> Any:
-    """An Alembic config for the runner's script directory, for commands that read the
-    scripts alone (no env.py, no connection)."""
-    return alembic_config(runner.scripts.directory)
+    """An Alembic config for the runner's script directory, for commands that need no
+    connection from the guard."""
+    return alembic_config(runner.scripts.directory, runner.x_arguments)
 
 
 @click.command("check")
@@ -295,4 +412,7 @@ COMMANDS = (
     merge_command,
     show_command,
     branches_command,
+    revision_command,
+    migrate_command,
+    edit_command,
 )

@@ -21,7 +21,13 @@ from flask_migration_guard.refusals import error_for, raise_if_refused
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts
 from flask_migration_guard.errors import NotUpToDateError
-from flask_migration_guard.settings import MODE, WAIT_TIMEOUT, read_settings
+from flask_migration_guard.settings import (
+    DIRECTORY,
+    MODE,
+    WAIT_TIMEOUT,
+    check_directory,
+    read_settings,
+)
 from flask_migration_guard.sqlite import in_memory
 from flask_migration_guard.state import DatabaseState, LegacyDetector
 
@@ -201,6 +207,7 @@ def apply_mode(app: Flask, guard: AppGuard, *, dispose: bool = True) -> Database
     :raises GuardError: when the database cannot be used in this mode.
     """
     settings, runner = guard.settings, guard.runner
+    check_directory(settings.directory, runner.names.key(DIRECTORY))
     if settings.mode == "off":
         log.warning(
             "%s=off: the database schema is not checked; the app may"

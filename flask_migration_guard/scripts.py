@@ -6,6 +6,8 @@ boot that finds the database at head never loads it.
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -19,11 +21,20 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 
-def alembic_config(directory: str) -> Config:
-    """An Alembic config for ``directory``, with no ini file and no logging setup."""
+def alembic_config(directory: str, x_arguments: Sequence[str] = ()) -> Config:
+    """An Alembic config for ``directory``: its ``alembic.ini`` when it holds one (Flask-Migrate's
+    layout, whose env.py reads it), else none.
+
+    :param x_arguments: what ``-x`` gives env.py (``context.get_x_argument()``).
+    """
     from alembic.config import Config
 
-    config = Config(stdout=sys.stdout)
+    ini = os.path.join(directory, "alembic.ini")
+    config = Config(
+        ini if os.path.isfile(ini) else None,
+        stdout=sys.stdout,
+        cmd_opts=argparse.Namespace(x=list(x_arguments)),
+    )
     config.set_main_option("script_location", directory)
     return config
 

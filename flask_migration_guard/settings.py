@@ -132,6 +132,18 @@ def read_seconds(app: Flask, names: Names, setting: str, default: float) -> floa
     return parse_seconds(_setting(app, key, default), key, setting)
 
 
+def check_directory(directory: str, key: str) -> None:
+    """Refuse a script directory without Alembic's env.py.
+
+    Checked when the directory is first needed, not when the app is made, so that a
+    command that creates it (Flask-Migrate's ``flask db init``) can load the app.
+
+    :raises GuardConfigError: naming ``key`` and the directory.
+    """
+    if not os.path.isfile(os.path.join(directory, "env.py")):
+        raise GuardConfigError(key, directory, "a folder holding Alembic's env.py")
+
+
 def read_settings(
     app: Flask, names: Names, *, default_mode: str, default_directory: str
 ) -> GuardSettings:
@@ -139,10 +151,7 @@ def read_settings(
 
     :raises GuardConfigError: naming the first key with a bad value.
     """
-    directory_key = names.key(DIRECTORY)
-    directory = str(_setting(app, directory_key, default_directory))
-    if not os.path.isfile(os.path.join(directory, "env.py")):
-        raise GuardConfigError(directory_key, directory, "a folder holding Alembic's env.py")
+    directory = str(_setting(app, names.key(DIRECTORY), default_directory))
     mode_key = names.key(MODE)
     return GuardSettings(
         mode=parse_mode(_setting(app, mode_key, default_mode), mode_key),
