@@ -199,3 +199,26 @@ def test_a_refused_flask_run_is_one_error_line(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("Error: Target database is not up to date"), result.stderr
     assert "Traceback" not in result.stderr and "Running on" not in result.stderr
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["workers", "preload"])
+def test_a_refused_gunicorn_boot_is_one_error_line(tmp_path: Path, preload: bool) -> None:
+    """gunicorn on ibutsu_server.wsgi:app, refused in check mode: the guard's one line, no
+    traceback, and gunicorn stops (exit 3) instead of starting workers again."""
+    environment = dict(
+        os.environ,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'empty.db'}",
+        IBUTSU_DB_MIGRATE="check",
+    )
+    command = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "2"]
+    result = subprocess.run(
+        [*command, *(["--preload"] if preload else []), "ibutsu_server.wsgi:app"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors and errors[0].startswith("Error: Target database is not up to date")
+    assert "Traceback" not in result.stderr, result.stderr
