@@ -69,12 +69,15 @@ class Runner:
     wait_timeout: float = 0.0
     x_arguments: tuple[str, ...] = ()
 
-    def wait_for_database(self) -> None:
-        """Return once the database answers, retrying up to :attr:`wait_timeout`.
+    def wait_for_database(self, deadline: float | None = None) -> None:
+        """Return once the database answers, retrying until ``deadline`` (a
+        ``time.monotonic()`` value; :attr:`wait_timeout` from now by default).
 
         :raises DatabaseUnavailableError: when it does not.
         """
-        wait_for_database(self.engine, time.monotonic() + self.wait_timeout, self.names)
+        if deadline is None:
+            deadline = time.monotonic() + self.wait_timeout
+        wait_for_database(self.engine, deadline, self.names)
 
     def inspect(self, attempts: int = 5) -> DatabaseState:
         """Read the database's state on a short-lived connection.
@@ -369,7 +372,7 @@ def _privilege_hint(error: BaseException, engine: Engine) -> str:
     )
 
 
-#: Seconds between two "still running" lines of a long revision.
+#: Seconds between two progress lines: of a long revision, and of wait mode.
 PROGRESS_INTERVAL = 10.0
 
 
@@ -421,7 +424,8 @@ class _RevisionLogger:
         elapsed = (time.perf_counter() - self.started) * 1000
         verb = "Stamped" if step.is_stamp else "Applied" if step.is_upgrade else "Reverted"
         revision = step.up_revision
-        if revision is not None and (step.is_upgrade or step.is_stamp):
+        forward = step.is_upgrade or step.is_stamp
+        if revision is not None and forward:
             self.done += (revision.revision,)
         log.info(
             "%s %s (%s) in %.1f ms",
@@ -431,5 +435,5 @@ class _RevisionLogger:
             elapsed,
         )
         self.started = time.perf_counter()
-        if step.is_upgrade or step.is_stamp:
+        if forward:
             self._announce()

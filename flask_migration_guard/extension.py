@@ -12,15 +12,15 @@ from flask import Flask
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from flask_migration_guard.actions import Runner
+from flask_migration_guard.actions import PROGRESS_INTERVAL, Runner
 from flask_migration_guard.appstate import AppGuard
 from flask_migration_guard.cli import GuardGroup, looks_up_command, runs_guard_command
-from flask_migration_guard.connect import masked_url, wait_for_database
+from flask_migration_guard.connect import masked_url
+from flask_migration_guard.errors import NotUpToDateError
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
 from flask_migration_guard.refusals import error_for, raise_if_refused
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts
-from flask_migration_guard.errors import NotUpToDateError
 from flask_migration_guard.settings import (
     DIRECTORY,
     MODE,
@@ -107,9 +107,9 @@ class MigrationGuard:
         if runs_guard_command(ctx):
             log.debug("Startup check skipped: running a command of the guard")
         elif looks_up_command(ctx):
-            _check_on_first_connection(app, guard)
+            _check_on_first_connection(guard)
         else:
-            apply_mode(app, guard)
+            apply_mode(guard)
 
     def _set_up(self, app: Flask) -> AppGuard:
         """Read the app's settings and keep its guard state in ``app.extensions``.
@@ -137,7 +137,7 @@ class MigrationGuard:
         return guard
 
 
-def _check_on_first_connection(app: Flask, guard: AppGuard) -> None:
+def _check_on_first_connection(guard: AppGuard) -> None:
     """Run the startup check when the app first connects, unless a guard command
     takes the database over first."""
     guard.check_deferred = True
@@ -145,13 +145,9 @@ def _check_on_first_connection(app: Flask, guard: AppGuard) -> None:
     def first_connection(_: Connection) -> None:
         if guard.check_deferred:
             guard.check_deferred = False
-            apply_mode(app, guard, dispose=False)
+            apply_mode(guard, dispose=False)
 
     sa.event.listen(guard.runner.engine, "engine_connect", first_connection)
-
-
-#: Seconds between two progress lines of wait mode.
-PROGRESS_INTERVAL = 10.0
 
 
 def _wait_for_head(guard: AppGuard, state: DatabaseState, deadline: float) -> DatabaseState:
@@ -194,12 +190,12 @@ def _wait_for_head(guard: AppGuard, state: DatabaseState, deadline: float) -> Da
     raise NotUpToDateError(
         f"Waited {waited:.1f} s (of {runner.names.key(WAIT_TIMEOUT)}="
         f"{guard.settings.wait_timeout:g} s) for another process to bring the database to"
-        f" head; the last read found it still behind. {error.message}",
+        f" head; the last read found it still not at head. {error.message}",
         seen[-1],
     )
 
 
-def apply_mode(app: Flask, guard: AppGuard, *, dispose: bool = True) -> DatabaseState | None:
+def apply_mode(guard: AppGuard, *, dispose: bool = True) -> DatabaseState | None:
     """Apply the app's mode to its database; called by :meth:`MigrationGuard.init_app`.
 
     :param dispose: close the pool's connections afterwards (see below).
@@ -218,12 +214,12 @@ def apply_mode(app: Flask, guard: AppGuard, *, dispose: bool = True) -> Database
     started = time.perf_counter()
     # One deadline for the whole wait: the connection, then (wait mode) the head.
     deadline = time.monotonic() + settings.wait_timeout
-    wait_for_database(runner.engine, deadline, runner.names)
+    runner.wait_for_database(deadline)
     if settings.mode == "upgrade":
         state = runner.upgrade()  # at head: one query, no lock
     else:
         state = runner.inspect()
-        if not state.at_head and settings.mode == "wait" and state.upgradable:
+        if settings.mode == "wait" and state.upgradable:
             state = _wait_for_head(guard, state, deadline)
     error = error_for(state, runner.names)
     if error is not None:

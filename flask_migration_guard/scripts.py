@@ -77,7 +77,7 @@ class Scripts:
             return fast
         return tuple(sorted(self.script.get_heads()))
 
-    @cached_property
+    @property
     def _line(self) -> tuple[str, ...] | None:
         return read_line(self.directory)
 
