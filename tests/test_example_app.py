@@ -176,21 +176,25 @@ def test_env_py_naming_another_version_table_is_refused(
     assert contents(sqlite_url) == {}
 
 
-def test_the_app_loads_nothing_of_ibutsu(tmp_path: Path) -> None:
-    """Booting and migrating the notes app imports the guard and no module of Ibutsu's."""
-    url = f"sqlite:///{tmp_path / 'notes.db'}"
+def packages_after_boot(url: str, mode: str) -> set[str]:
+    """The top-level packages a new process has imported once the notes app has booted."""
     script = (
         "import sys\n"
         "from example_app import create_app\n"
-        f"create_app({{'SQLALCHEMY_DATABASE_URI': {url!r}, 'NOTES_DB_MIGRATE': 'upgrade'}})\n"
-        "print(sorted(m.split('.')[0] for m in sys.modules))\n"
+        f"create_app({{'SQLALCHEMY_DATABASE_URI': {url!r}, 'NOTES_DB_MIGRATE': {mode!r}}})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
     )
     environment = dict(os.environ, PYTHONPATH=str(TESTS))
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment
     )
     assert result.returncode == 0, result.stderr
-    packages = set(eval(result.stdout.strip().splitlines()[-1]))
+    return set(eval(result.stdout.strip().splitlines()[-1]))
+
+
+def test_the_app_loads_nothing_of_ibutsu(tmp_path: Path) -> None:
+    """Booting and migrating the notes app imports the guard and no module of Ibutsu's."""
+    packages = packages_after_boot(f"sqlite:///{tmp_path / 'notes.db'}", "upgrade")
     assert {"flask_migration_guard", "alembic", "example_app"} <= packages
     assert "ibutsu_server" not in packages
 
@@ -200,18 +204,7 @@ def test_a_boot_at_head_in_check_mode_imports_no_alembic(tmp_path: Path) -> None
     which a migration needs, is never imported by a boot that finds the database at head."""
     url = f"sqlite:///{tmp_path / 'notes.db'}"
     migrate_to(url, HEAD, MIGRATIONS)
-    script = (
-        "import sys\n"
-        "from example_app import create_app\n"
-        f"create_app({{'SQLALCHEMY_DATABASE_URI': {url!r}, 'NOTES_DB_MIGRATE': 'check'}})\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
-    )
-    environment = dict(os.environ, PYTHONPATH=str(TESTS))
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
-    )
-    assert result.returncode == 0, result.stderr
-    packages = set(eval(result.stdout.strip().splitlines()[-1]))
+    packages = packages_after_boot(url, "check")
     assert "flask_migration_guard" in packages
     assert "alembic" not in packages and "filelock" not in packages
 
