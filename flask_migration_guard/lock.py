@@ -2,11 +2,14 @@
 
 - PostgreSQL: a session-level advisory lock, and the migrations run on the very
   connection that holds it, so lock and work share one server session and end
-  together. Before every transaction, and every statement outside one, the
-  connection checks that its session still holds the lock: behind a pooler
-  that hands out server sessions per transaction (PgBouncer in transaction
-  mode) a migration stops before its next statement instead of running
-  unlocked, and a lock left on a pooled session is ended with that session.
+  together. Unless the server proves that it sees this very TCP connection
+  (its client and server address and port are the socket's own), so that no
+  pooler stands between, the connection checks before every transaction, and
+  every statement outside one, that its session still holds the lock: behind
+  a pooler that hands out server sessions per transaction (PgBouncer in
+  transaction mode) a migration stops before its next statement instead of
+  running unlocked, and a lock left on a pooled session is ended with that
+  session.
   The lock is taken with ``pg_try_advisory_lock``, never twice by one server
   session (a pooled session another client locked counts as taken), polled
   with jitter up to the timeout:
@@ -25,6 +28,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import random
@@ -270,6 +274,47 @@ class _SessionCheck:
             " migrating process a direct URL to PostgreSQL or a session-mode pool, then"
             f" run {self.upgrade} again."
         )
+
+
+# The four ends of this session's connection, as the server sees them; NULL on a Unix socket.
+_ENDPOINTS = (
+    "SELECT host(inet_client_addr()), inet_client_port(),"
+    " host(inet_server_addr()), inet_server_port()"
+)
+
+
+def _endpoint(address: Any, port: Any) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """An address and port in one form, IPv4 addresses mapped into IPv6 unmapped."""
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return parsed, int(port)
+
+
+def _direct(connection: Connection) -> bool:
+    """Whether the server sees this very TCP connection, so no pooler stands between.
+
+    Both ends must match: the client address and port the server sees are the
+    socket's own, and the server's address and port are the socket's peer. One
+    host has one TCP connection per such pair of ends, so a pooler or a NAT
+    cannot pass; a Unix socket, which the server cannot name this way, is never
+    taken for direct.
+    """
+    raw: Any = connection.connection.dbapi_connection
+    try:
+        with socket.socket(fileno=os.dup(raw.fileno())) as ours:
+            if ours.family not in (socket.AF_INET, socket.AF_INET6):
+                return False
+            local, peer = ours.getsockname(), ours.getpeername()
+    except (AttributeError, OSError):
+        return False
+    client, client_port, server, server_port = _raw_query(connection, _ENDPOINTS, {})
+    if client is None or server is None:
+        return False
+    return (_endpoint(client, client_port), _endpoint(server, server_port)) == (
+        _endpoint(*local[:2]),
+        _endpoint(*peer[:2]),
+    )
 
 
 def _seldom() -> float:
@@ -518,9 +563,13 @@ def _postgresql_lock(
     try:
         connection.exec_driver_sql("UNLISTEN *")
         connection.exec_driver_sql(_BOUND_SESSION)
+        direct = _direct(connection)
         connection.commit()
         connection.execution_options(isolation_level=connection.default_isolation_level)
-        sa.event.listen(connection, "before_cursor_execute", check)
+        if direct:
+            log.debug("The lock's connection reaches the server directly: no session checks")
+        else:
+            sa.event.listen(connection, "before_cursor_execute", check)
         watchdog = _Watchdog(engine, connection)
         try:
             yield Hold(True, connection)

@@ -22,6 +22,8 @@ from guard_processes import (
     table_names,
 )
 from pgbouncer import pgbouncer
+
+from flask_migration_guard import lock
 from test_guard_concurrency import applied, chain
 
 BOOTS = 8
@@ -115,3 +117,32 @@ def test_check_and_wait_through_a_pooler(
         assert [process.result().get("state") for process in boots] == ["at_head"] * BOOTS, (
             everything
         )
+
+
+def _proves_direct(url: str, **connect_args: str) -> bool:
+    engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return lock._direct(connection.execution_options(isolation_level="AUTOCOMMIT"))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_only_a_connection_the_server_sees_itself_skips_the_session_checks(
+    postgres_server_url: str, postgres_url: str, driver: str
+) -> None:
+    """The per-transaction lock check is skipped only on a TCP connection whose two ends the
+    server names as the socket's own: never through PgBouncer (in either mode), never on a
+    Unix socket, which the server cannot name."""
+    direct = sa.make_url(postgres_url).set(drivername=f"postgresql+{driver}")
+    assert _proves_direct(direct.render_as_string(hide_password=False))
+    for pool_mode in ("session", "transaction"):
+        with pgbouncer(postgres_server_url, pool_mode) as template:
+            pooled = sa.make_url(_through(template, postgres_url)).set(
+                drivername=f"postgresql+{driver}"
+            )
+            assert not _proves_direct(pooled.render_as_string(hide_password=False)), pool_mode
+    sockets = query(postgres_url, "SHOW unix_socket_directories")[0][0]
+    folder = sockets.split(",")[0].strip()
+    assert not _proves_direct(direct.render_as_string(hide_password=False), host=folder)
