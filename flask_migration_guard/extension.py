@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 import click
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from flask_migration_guard.actions import PROGRESS_INTERVAL, Runner
 from flask_migration_guard.appstate import AppGuard
 from flask_migration_guard.cli import GuardGroup, looks_up_command, runs_guard_command
 from flask_migration_guard.connect import masked_url
-from flask_migration_guard.errors import NotUpToDateError
+from flask_migration_guard.errors import GuardError, NotUpToDateError
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
 from flask_migration_guard.refusals import error_for, raise_if_refused
 from flask_migration_guard.retry import poll
@@ -109,7 +111,11 @@ class MigrationGuard:
         elif looks_up_command(ctx):
             _check_on_first_connection(guard)
         else:
-            apply_mode(guard)
+            try:
+                apply_mode(guard)
+            except GuardError:
+                _end_uncaught_errors_in_one_line()
+                raise
 
     def _set_up(self, app: Flask) -> AppGuard:
         """Read the app's settings and keep its guard state in ``app.extensions``.
@@ -135,6 +141,30 @@ class MigrationGuard:
         guard = AppGuard(settings, runner)
         app.extensions[self.names.extension_key] = guard
         return guard
+
+
+def _one_line_unless_debug(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    """``sys.excepthook`` for a process that a guard error nobody caught ends: the error's
+    one line, or the full traceback when the guard's logger is at DEBUG."""
+    if isinstance(error, GuardError) and not log.isEnabledFor(logging.DEBUG):
+        print(f"Error: {error.format_message()}", file=sys.stderr, flush=True)
+    else:
+        _previous_excepthook(kind, error, trace)
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _end_uncaught_errors_in_one_line() -> None:
+    """Make a refused boot that nobody catches (a script calling the app factory) end
+    with the error's one line, as the ``flask`` command prints it, not a traceback.
+    Other exceptions, and any caught, are left alone."""
+    global _previous_excepthook
+    if sys.excepthook is not _one_line_unless_debug:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _one_line_unless_debug
 
 
 def _check_on_first_connection(guard: AppGuard) -> None:

@@ -224,3 +224,42 @@ def test_a_refused_gunicorn_boot_is_one_error_line(tmp_path: Path, preload: bool
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert errors and errors[0].startswith("Error: Target database is not up to date")
     assert "Traceback" not in result.stderr, result.stderr
+
+
+# A script that builds the app itself; with "debug", it asks for the guard's DEBUG lines.
+_SCRIPT = """
+import logging, sys
+if sys.argv[1:] == ["debug"]:
+    logging.getLogger("flask_migration_guard").setLevel(logging.DEBUG)
+from ibutsu_server import create_app
+create_app()
+print("served")
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["default", "debug"])
+def test_a_refused_create_app_in_a_script_is_one_error_line(tmp_path: Path, debug: bool) -> None:
+    """A script whose ``create_app()`` is refused, uncaught: the guard's one line and a
+    non-zero exit, no traceback; at DEBUG the whole traceback."""
+    environment = dict(
+        os.environ,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'empty.db'}",
+        IBUTSU_DB_MIGRATE="check",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, *(["debug"] if debug else [])],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "served" not in result.stdout
+    if debug:
+        assert "Traceback (most recent call last)" in result.stderr, result.stderr
+        assert "NotUpToDateError: Target database is not up to date" in result.stderr
+    else:
+        assert result.stderr.startswith("Error: Target database is not up to date"), (
+            result.stderr
+        )
+        assert result.stderr.count("\n") == 1, result.stderr
