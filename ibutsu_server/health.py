@@ -10,6 +10,7 @@ with a short reason that names no host, user or password.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
 from typing import Any
@@ -64,11 +65,38 @@ def _current_check(runner: Runner) -> _Check:
         return check
 
 
+# What the driver said (lower case), and the short reason the endpoint gives for it; the
+# first match wins. Fixed words, so that no host, user, database or password gets through.
+_REASONS = (
+    (r"connection refused", "connection refused"),
+    (r"timeout expired|timed out", "connection timed out"),
+    (
+        r"could not translate host name|name or service not known|name resolution",
+        "host name not found",
+    ),
+    (r"no route to host|network is unreachable", "no route to the server"),
+    (r"fatal:\s+role \"", "role does not exist"),
+    (r"fatal:\s+database \"", "database does not exist"),
+    (r"password authentication failed|no pg_hba\.conf entry", "authentication failed"),
+    (r"too many clients|remaining connection slots", "server has no free connection slots"),
+    (r"starting up|in recovery mode", "server is starting up"),
+    (r"shutting down|terminating connection", "server is shutting down"),
+    (r"server closed the connection|connection reset|consuming input failed", "connection lost"),
+    (r"\bssl\b", "SSL negotiation failed"),
+    (r"unable to open database file", "database file cannot be opened"),
+)
+
+
 def _reason(exc: BaseException) -> str:
-    """What went wrong, in words that carry no host, user or password."""
+    """What went wrong, in fixed words that carry no host, user or password; the error's
+    class name when the driver's message is not one of the known kinds."""
     if isinstance(exc, sa.exc.TimeoutError):
         return "no free connection in the pool"
     error = getattr(exc, "orig", None) or exc
+    said = str(error).lower()
+    for pattern, reason in _REASONS:
+        if re.search(pattern, said):
+            return reason
     return type(error).__name__
 
 
