@@ -9,12 +9,11 @@ transaction and is logged with its duration.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -27,7 +26,9 @@ from flask_migration_guard.errors import (
     MigrationInterruptedError,
     database_reason,
 )
+from flask_migration_guard.heads import read_message
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.progress import RevisionBar, RevisionLogger
 from flask_migration_guard.refusals import raise_if_refused
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts, alembic_config
@@ -172,7 +173,7 @@ class Runner:
         action: Callable[..., Any],
         *args: Any,
         connection: Connection | None = None,
-        logger: _RevisionLogger | None = None,
+        logger: RevisionLogger | None = None,
         read_only: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -188,7 +189,7 @@ class Runner:
                 connection.execution_options(postgresql_readonly=True)
             config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
-            config.attributes["on_version_apply"] = logger or _RevisionLogger()
+            config.attributes["on_version_apply"] = logger or RevisionLogger()
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table
             config.attributes["version_table_schema"] = self.names.version_table_schema
@@ -210,7 +211,9 @@ class Runner:
             except Interrupted as exc:
                 raise self._failure(exc, None, (), received) from exc
 
-    def upgrade(self, target: str = "heads", tag: str | None = None) -> DatabaseState:
+    def upgrade(
+        self, target: str = "heads", tag: str | None = None, bar: TextIO | None = None
+    ) -> DatabaseState:
         """Bring the database to ``target`` under the lock, stamping a proven legacy baseline.
 
         SIGTERM or SIGINT stops it cleanly (see :mod:`flask_migration_guard.signals`).
@@ -220,6 +223,7 @@ class Runner:
         :raises MigrationInterruptedError: when a signal stopped it.
 
         :param tag: Alembic's ``--tag``, for env.py.
+        :param bar: a terminal to show the progress on, as a bar, instead of the log.
         """
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
@@ -234,7 +238,12 @@ class Runner:
                 log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state, self.names)
-            logger = _RevisionLogger(state.pending if to_head else ())
+            planned = state.pending if to_head else ()
+            shown = None
+            if bar is not None and planned:
+                directory = self.scripts.directory
+                shown = RevisionBar(len(planned), lambda r: read_message(directory, r), bar)
+            logger = RevisionLogger(planned, shown)
             legacy = state.legacy if state.name is StateName.LEGACY else None
             try:
                 with logger.running():
@@ -370,70 +379,3 @@ def _privilege_hint(error: BaseException, engine: Engine) -> str:
         " it to own the schema's tables. Run the migrations as their owner, or grant what is"
         f" missing, e.g. 'GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO {user or '<user>'}'."
     )
-
-
-#: Seconds between two progress lines: of a long revision, and of wait mode.
-PROGRESS_INTERVAL = 10.0
-
-
-class _RevisionLogger:
-    """Alembic ``on_version_apply`` hook: a line when each planned revision starts, one
-    every :data:`PROGRESS_INTERVAL` seconds while it runs, and one when it is done.
-
-    :param planned: the revisions the run applies, in order, when known.
-    """
-
-    def __init__(self, planned: tuple[str, ...] = ()) -> None:
-        self.planned = planned
-        self.started = time.perf_counter()
-        self.done: tuple[str, ...] = ()
-
-    def _running_now(self) -> str | None:
-        return self.planned[len(self.done)] if len(self.done) < len(self.planned) else None
-
-    def _announce(self) -> None:
-        revision = self._running_now()
-        if revision is not None:
-            step = len(self.done) + 1
-            log.info("Applying %s, revision %d of %d", revision, step, len(self.planned))
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        """Announce the first revision, and tell of a long one while the block runs."""
-        stopped = threading.Event()
-
-        def tell() -> None:
-            while not stopped.wait(PROGRESS_INTERVAL):
-                log.info(
-                    "Revision %s still running after %.0f s",
-                    self._running_now() or "(unknown)",
-                    time.perf_counter() - self.started,
-                )
-
-        self.started = time.perf_counter()
-        self._announce()
-        teller = threading.Thread(target=tell, name="migration-progress", daemon=True)
-        teller.start()
-        try:
-            yield
-        finally:
-            stopped.set()
-            teller.join()
-
-    def __call__(self, *, step: Any, **_: Any) -> None:
-        elapsed = (time.perf_counter() - self.started) * 1000
-        verb = "Stamped" if step.is_stamp else "Applied" if step.is_upgrade else "Reverted"
-        revision = step.up_revision
-        forward = step.is_upgrade or step.is_stamp
-        if revision is not None and forward:
-            self.done += (revision.revision,)
-        log.info(
-            "%s %s (%s) in %.1f ms",
-            verb,
-            revision.revision if revision else "base",
-            revision.doc if revision else "",
-            elapsed,
-        )
-        self.started = time.perf_counter()
-        if forward:
-            self._announce()

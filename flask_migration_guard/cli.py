@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -208,7 +209,7 @@ def upgrade_command(runner: Runner, sql: bool, tag: str | None, revision: str) -
     if sql:
         return _offline(runner, "upgrade", revision, tag=tag)
     runner.wait_for_database()
-    _show(runner.upgrade(revision, tag=tag))
+    _show(runner.upgrade(revision, tag=tag, bar=sys.stderr if sys.stderr.isatty() else None))
 
 
 @click.command("downgrade", context_settings={"ignore_unknown_options": True})

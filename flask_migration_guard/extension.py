@@ -14,12 +14,13 @@ from flask import Flask
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from flask_migration_guard.actions import PROGRESS_INTERVAL, Runner
+from flask_migration_guard.actions import Runner
 from flask_migration_guard.appstate import AppGuard
 from flask_migration_guard.cli import GuardGroup, looks_up_command, runs_guard_command
 from flask_migration_guard.connect import masked_url
 from flask_migration_guard.errors import GuardError, NotUpToDateError
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
+from flask_migration_guard.progress import PROGRESS_INTERVAL
 from flask_migration_guard.refusals import error_for, raise_if_refused
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts

@@ -327,6 +327,24 @@ def read_line(directory: str) -> tuple[str, ...] | None:
     return _answer(directory).line
 
 
+def read_message(directory: str, revision: str) -> str:
+    """The first line of ``revision``'s docstring, read from its file as text; "" when the
+    folder is not one this module reads, or the file has no docstring."""
+    versions = os.path.join(directory, "versions")
+    folder = _memory.get(versions) or _read_folder(versions)
+    if folder is None:
+        return ""
+    for name, (_, _, header) in folder.entries.items():
+        if header.revision == revision:
+            try:
+                with open(os.path.join(versions, name), encoding="utf-8") as source:
+                    docstring = ast.get_docstring(ast.parse(source.read())) or ""
+            except (OSError, UnicodeDecodeError, SyntaxError):
+                return ""
+            return docstring.strip().split("\n", 1)[0]
+    return ""
+
+
 def forget(directory: str) -> None:
     """Drop what this process knows of ``directory``, as a new process would not know it."""
     _answers.pop(directory, None)
