@@ -170,7 +170,8 @@ def status_command(runner: Runner, as_json: bool) -> None:
 
     Away from head, the reason and the command that fixes it go to standard error.
     With --json: state, current, head and pending as the health endpoint gives them,
-    detail, and lock_holder (who holds the migration lock, or null).
+    heads (the same list under Alembic's name), detail, and lock_holder (who holds the
+    migration lock, or null).
     """
     state = runner.inspect()
     if as_json:
@@ -178,6 +179,7 @@ def status_command(runner: Runner, as_json: bool) -> None:
 
         document = {
             **state.as_dict(),
+            "heads": list(state.head),
             "detail": state.detail,
             "lock_holder": lock_holder(runner.engine, runner.names),
         }

@@ -306,6 +306,7 @@ def test_status_json(dialect: str, request: pytest.FixtureRequest) -> None:
         "state": "behind",
         "current": [CHAIN[-2]],
         "head": [HEAD],
+        "heads": [HEAD],
         "pending": [HEAD],
         "detail": "",
         "lock_holder": None,
