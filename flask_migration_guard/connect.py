@@ -31,6 +31,9 @@ _PERMANENT = (
     "is not permitted to log in",
 )
 
+# SQLite's answers for a file it cannot use, which no wait mends (unlike a lock).
+_SQLITE_PERMANENT = ("unable to open database file", "file is not a database")
+
 
 def masked_url(engine: Engine) -> str:
     """The engine's URL with its password hidden (see :func:`.urls.mask_url`)."""
@@ -48,16 +51,24 @@ def refuse_ambiguous_url(engine: Engine) -> None:
         raise ambiguous_url_error(rendered)
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    """The path of ``engine``'s SQLite file; ``None`` for another dialect or in memory."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or in_memory(engine):
+        return None
+    if database.startswith("file:"):  # a URI filename (?uri=true): its path part
+        database = unquote(urlsplit(database).path)
+    return database
+
+
 def refuse_missing_sqlite_folder(engine: Engine, names: Names = DEFAULT_NAMES) -> None:
     """Refuse a SQLite file whose folder does not exist: no wait can make it appear.
 
     :raises GuardConfigError: naming the setting and the path, before any connection.
     """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or in_memory(engine):
+    database = _sqlite_file(engine)
+    if database is None:
         return
-    if database.startswith("file:"):  # a URI filename (?uri=true): its path part
-        database = unquote(urlsplit(database).path)
     folder = os.path.dirname(os.path.abspath(database))
     if not os.path.isdir(folder):
         raise GuardConfigError(
@@ -94,6 +105,15 @@ def wait_for_database(engine: Engine, deadline: float, names: Names = DEFAULT_NA
                 return True
         except sa.exc.DBAPIError as exc:
             reason = _describe(engine, exc)
+            path = _sqlite_file(engine)
+            if path is not None and any(mark in reason for mark in _SQLITE_PERMANENT):
+                raise GuardConfigError(
+                    names.url_setting,
+                    masked_url(engine),
+                    "a SQLite file this process can open or create",
+                    f"{os.path.abspath(path)!r} cannot be opened: {reason}; fix the path,"
+                    " or its permissions",
+                ) from None
             last.update(reason=reason, permanent=any(mark in reason for mark in _PERMANENT))
             if last["permanent"]:
                 raise _unavailable(engine, reason, None, names) from None

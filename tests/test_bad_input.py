@@ -426,6 +426,21 @@ CASES = (
         settings=lambda w: {URI: f"sqlite:///{w.tmp}/missing/ibutsu.db"},
         dialects=("sqlite",),
     ),
+    BadInput(
+        "sqlite_path_that_is_a_folder",
+        GuardConfigError,
+        found=(
+            "got 'sqlite:///{tmp}/a_folder'",
+            "'{tmp}/a_folder' cannot be opened: unable to open database file",
+        ),
+        expected="must be a SQLite file this process can open or create",
+        fix="fix the path, or its permissions",
+        exit_code=2,
+        key="SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*)",
+        build=lambda w: (w.tmp / "a_folder").mkdir(),
+        settings=lambda w: {URI: f"sqlite:///{w.tmp}/a_folder"},
+        dialects=("sqlite",),
+    ),
     # Reaching the database.
     _unreachable(
         "unknown_host",
