@@ -189,7 +189,12 @@ class Runner:
                 connection.execution_options(postgresql_readonly=True)
             config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
-            config.attributes["on_version_apply"] = logger or RevisionLogger()
+            hooks: list[Any] = [logger or RevisionLogger()]
+            if not read_only:
+                from flask_migration_guard.history import HistoryRecorder
+
+                hooks.append(HistoryRecorder(self.names))
+            config.attributes["on_version_apply"] = hooks
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table
             config.attributes["version_table_schema"] = self.names.version_table_schema
@@ -234,8 +239,9 @@ class Runner:
         with self._migrating(unless) as (held, received):
             # Not held: ``unless`` saw the head. Held: read again, since it was not at head.
             state = self.inspect() if held else self._at_head_state()
-            if state.at_head and to_head:
-                log.info("Another process brought the database to head while this one waited")
+            if state.servable and to_head:
+                if state.at_head:
+                    log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state, self.names)
             planned = state.pending if to_head else ()

@@ -16,6 +16,7 @@ An env.py with more to do (a URL of its own, offline mode) can still take
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -38,6 +39,10 @@ def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
     - ``on_version_apply``: the guard's per-revision log line;
     - ``dont_mutate`` for commands that only read: no version table is created;
     - ``version_table`` and ``version_table_schema``: where the guard reads the revision.
+
+    :func:`run_on` adds an ``include_name`` hook, so that the model comparison
+    (``check``, autogenerate) leaves the schema history table out, as Alembic leaves
+    the version table out.
     """
     options = {
         "transaction_per_migration": True,
@@ -46,14 +51,31 @@ def guard_options(config: Config, connection: Connection) -> dict[str, Any]:
         # A command that only reads (current, history, check) creates no version table.
         "dont_mutate": bool(config.attributes.get("read_only")),
     }
+
     for name in VERSION_TABLE_OPTIONS:
         if name in config.attributes:
             options[name] = config.attributes[name]
     return options
 
 
+def _leaving_out(table: str) -> Callable[..., bool]:
+    """An ``include_name`` hook that leaves the table named ``table`` out."""
+
+    def include_name(name: str | None, type_: str, _: Any) -> bool:
+        return not (type_ == "table" and name == table)
+
+    return include_name
+
+
+def _both(first: Callable[..., bool], second: Callable[..., bool]) -> Callable[..., bool]:
+    """A hook that includes what both ``first`` and ``second`` include."""
+    return lambda *arguments: first(*arguments) and second(*arguments)
+
+
 def _merged(guarded: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` over ``guarded``, refusing a version table the guard does not read.
+    """``options`` over ``guarded``, refusing a version table the guard does not read, with
+    the schema history table left out of the model comparison (and env.py's own
+    ``include_name`` kept).
 
     :raises GuardConfigError: when env.py names another version table than the guard's.
     """
@@ -65,7 +87,12 @@ def _merged(guarded: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                 f"the guard's {name}, {guarded[name]!r}: give the guard the same in"
                 f" Names({name}=...), or drop it from env.py",
             )
-    return {**guarded, **options}
+    merged = {**guarded, **options}
+    version_table = merged.get("version_table") or "alembic_version"
+    leave_out = _leaving_out(f"{version_table}_history")  # as Names.history_table
+    theirs = merged.get("include_name")
+    merged["include_name"] = leave_out if theirs is None else _both(leave_out, theirs)
+    return merged
 
 
 def run_on(

@@ -32,7 +32,7 @@ from flask_migration_guard.settings import (
     read_settings,
 )
 from flask_migration_guard.sqlite import in_memory
-from flask_migration_guard.state import DatabaseState, LegacyDetector
+from flask_migration_guard.state import DatabaseState, LegacyDetector, StateName
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def _wait_for_head(guard: AppGuard, state: DatabaseState, deadline: float) -> Da
         state = runner.inspect()
         raise_if_refused(state, runner.names)
         seen.append(state)
-        return state if state.at_head else None
+        return state if state.servable else None
 
     reached = poll(at_head, deadline=deadline, first=0.2, factor=1.5, cap=2.0)
     if reached is not None:
@@ -255,6 +255,12 @@ def apply_mode(guard: AppGuard, *, dispose: bool = True) -> DatabaseState | None
     error = error_for(state, runner.names)
     if error is not None:
         raise error
+    if state.name is StateName.AHEAD_COMPATIBLE:
+        log.warning(
+            "The database is ahead of this code by %s, each recorded as backward"
+            " compatible: serving it (a rolling deploy, or a rollback)",
+            ", ".join(state.ahead),
+        )
     guard.last_state = state
     log.info(
         "Database %s: %s (current %s, head %s) in %s mode, %.1f ms",

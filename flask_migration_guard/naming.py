@@ -24,6 +24,10 @@ class Names:
     :ivar url_setting: where the database URL is set, for hints.
     :ivar version_table: Alembic's version table, as env.py configures it.
     :ivar version_table_schema: its schema, or ``None`` for the connection's default.
+        The schema history (:mod:`flask_migration_guard.history`) is kept beside it,
+        in ``<version_table>_history``.
+    :ivar package: the distribution whose version the schema history records for each
+        revision applied, or ``None``.
     """
 
     prefix: str = "DB_GUARD_"
@@ -35,6 +39,7 @@ class Names:
     url_setting: str = "SQLALCHEMY_DATABASE_URI"
     version_table: str = "alembic_version"
     version_table_schema: str | None = None
+    package: str | None = None
 
     def key(self, setting: str) -> str:
         """The config key of ``setting`` (``MIGRATE``, ``WAIT_TIMEOUT``, ...)."""
@@ -45,6 +50,11 @@ class Names:
         if self.command is None:
             return f"'alembic {arguments}' (with this app's script directory)"
         return f"'{self.invocation} {self.command} {arguments}'"
+
+    @property
+    def history_table(self) -> str:
+        """The schema history table's name, in the version table's schema."""
+        return f"{self.version_table}_history"
 
     @property
     def qualified_version_table(self) -> str:

@@ -53,6 +53,12 @@ def _fix(state: DatabaseState, names: Names) -> str:
     if state.legacy is not None and state.legacy.fix:
         return state.legacy.fix
     stamp = names.command_line("stamp <revision>")
+    if state.name is StateName.UNKNOWN_REVISION and state.ahead:
+        return (
+            f"With the newer release (it has these revisions), run"
+            f" {names.command_line('downgrade ' + _revisions(state.head))},"
+            " then roll back to this one."
+        )
     if state.name is StateName.UNKNOWN_REVISION:
         return (
             "Deploy the code that has this revision, or downgrade the database with that"
@@ -117,7 +123,7 @@ def raise_if_refused(state: DatabaseState, names: Names) -> None:
 
 
 def error_for(state: DatabaseState, names: Names) -> GuardError | None:
-    """The error ``check`` mode raises for ``state``; ``None`` at head."""
-    if state.at_head:
+    """The error ``check`` mode raises for ``state``; ``None`` where it may serve."""
+    if state.servable:
         return None
     return refusal(state, names) or _not_up_to_date(state, names)

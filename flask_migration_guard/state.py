@@ -25,6 +25,7 @@ class StateName(str, enum.Enum):
     """The states the guard tells apart."""
 
     AT_HEAD = "at_head"
+    AHEAD_COMPATIBLE = "ahead_compatible"
     EMPTY = "empty"
     BEHIND = "behind"
     LEGACY = "legacy"
@@ -79,6 +80,8 @@ class DatabaseState:
     :ivar head: the script directory's heads.
     :ivar pending: revisions an upgrade would apply, in order.
     :ivar detail: what was found, in words, for messages.
+    :ivar ahead: the revisions the database is ahead of the code by, oldest first, as
+        the schema history records them; empty when it is not known to be ahead.
     """
 
     name: StateName
@@ -87,10 +90,17 @@ class DatabaseState:
     pending: tuple[str, ...] = ()
     detail: str = ""
     legacy: LegacyFinding | None = field(default=None, compare=False)
+    ahead: tuple[str, ...] = ()
 
     @property
     def at_head(self) -> bool:
         return self.name is StateName.AT_HEAD
+
+    @property
+    def servable(self) -> bool:
+        """Whether this code may serve the database: at head, or ahead of it by revisions
+        that all declare themselves backward compatible."""
+        return self.name in (StateName.AT_HEAD, StateName.AHEAD_COMPATIBLE)
 
     @property
     def upgradable(self) -> bool:
@@ -169,6 +179,38 @@ def _classify_versioned(rows: list[str], scripts: Scripts, table: str) -> Databa
         )
     return DatabaseState(
         StateName.BEHIND, current, head, pending=scripts.pending(current)
+    )
+
+
+def _against_history(connection: Connection, state: DatabaseState, names: Names) -> DatabaseState:
+    """An unknown revision, looked up in the schema history: ``ahead_compatible`` when
+    every revision between the code's head and the database is recorded as backward
+    compatible; still ``unknown_revision`` otherwise, saying what the history knows."""
+    from flask_migration_guard import history
+
+    rows = history.read_history(connection, names)
+    ahead = history.ahead_of(state.current, state.head, history.applied_revisions(rows))
+    if ahead is None:
+        return state
+    listed = ", ".join(ahead.revisions)
+    if ahead.first_incompatible is None:
+        return DatabaseState(
+            StateName.AHEAD_COMPATIBLE,
+            state.current,
+            state.head,
+            detail=f"the database is ahead of this code by {listed}, each recorded in"
+            f" {names.history_table} as backward compatible",
+            ahead=ahead.revisions,
+        )
+    return DatabaseState(
+        StateName.UNKNOWN_REVISION,
+        state.current,
+        state.head,
+        detail=f"{names.qualified_version_table} holds"
+        f" {', '.join(map(repr, state.current))}, ahead of this code by {listed} as"
+        f" {names.history_table} records; {ahead.first_incompatible!r} is not backward"
+        " compatible",
+        ahead=ahead.revisions,
     )
 
 
@@ -251,7 +293,10 @@ def inspect_database(
             if not rows and _table_names(connection, names) == [names.version_table]:
                 # What 'alembic downgrade base' leaves behind: an empty database.
                 return DatabaseState(StateName.EMPTY, (), heads, pending=scripts.pending(()))
-            return _classify_versioned(rows, scripts, table)
+            state = _classify_versioned(rows, scripts, table)
+            if state.name is StateName.UNKNOWN_REVISION:
+                state = _against_history(connection, state, names)
+            return state
         tables = _table_names(connection, names)
         return _classify_unversioned(connection, tables, scripts, legacy_detector, table)
     finally:

@@ -16,4 +16,5 @@ GUARD_NAMES = Names(
     command="db",
     invocation="flask --app ibutsu_server",
     url_setting="SQLALCHEMY_DATABASE_URI (or POSTGRESQL_*)",
+    package="ibutsu-server-db",
 )

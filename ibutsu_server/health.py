@@ -115,7 +115,7 @@ def database_health() -> ResponseReturnValue:
         reason = f"no answer within {DATABASE_CHECK_TIMEOUT:g} s"
     elif isinstance(check.outcome, DatabaseState):
         state = check.outcome
-        return state.as_dict(), 200 if state.at_head else 503
+        return state.as_dict(), 200 if state.servable else 503
     else:
         reason = _reason(check.outcome or RuntimeError("no outcome"))
     log.warning("Database health check: unreachable (%s)", reason)

@@ -15,6 +15,9 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# True only if code at the parent revision runs correctly on this one (it adds tables,
+# nullable columns or indexes, and drops, renames or tightens nothing): rolling deploys.
+backward_compatible = False
 
 
 def upgrade() -> None:

@@ -23,6 +23,7 @@ revision = "53994db980f1"
 down_revision = "fc3df1d9ee4e"
 branch_labels = None
 depends_on = None
+backward_compatible = False
 
 
 def _imports_table(

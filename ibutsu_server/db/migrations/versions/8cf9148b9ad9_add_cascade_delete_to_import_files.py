@@ -22,6 +22,7 @@ revision = "8cf9148b9ad9"
 down_revision = "53994db980f1"
 branch_labels = None
 depends_on = None
+backward_compatible = False
 
 FK_NAME = "import_files_import_id_fkey"
 

@@ -21,6 +21,7 @@ revision = "cacecc4f1237"
 down_revision = None
 branch_labels = None
 depends_on = None
+backward_compatible = False
 
 TABLES = (
     "groups",

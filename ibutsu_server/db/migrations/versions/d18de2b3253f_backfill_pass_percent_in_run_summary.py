@@ -45,6 +45,7 @@ revision = "d18de2b3253f"
 down_revision = "e5736dbcc0b0"
 branch_labels = None
 depends_on = None
+backward_compatible = True
 
 log = logging.getLogger(f"alembic.runtime.migration.{revision}")
 

@@ -31,6 +31,7 @@ revision = "e5736dbcc0b0"
 down_revision = "8cf9148b9ad9"
 branch_labels = None
 depends_on = None
+backward_compatible = False
 
 log = logging.getLogger(f"alembic.runtime.migration.{revision}")
 

@@ -23,6 +23,7 @@ revision = "fc3df1d9ee4e"
 down_revision = "cacecc4f1237"
 branch_labels = None
 depends_on = None
+backward_compatible = False
 
 JENKINS_BUILD = "((data -> 'jenkins') ->> 'build_number')"
 JENKINS_JOB = "((data -> 'jenkins') ->> 'job_name')"

@@ -1,0 +1,213 @@
+"""The schema history: a row for every revision the guard applies or reverts.
+
+Written in the same transaction as the revision itself (on SQLite too, whose
+DDL the guard makes transactional), so that the history never disagrees with
+the version table. Each row says which revision ran, its parents, the
+direction, when, for how long, on which host and process and with which
+release, a checksum of the revision file, whether the revision declares itself
+backward compatible, and its one-line message.
+
+The table is created by the guard the first time it migrates a database; a
+database without it (made by plain Alembic, or before the history existed) is
+served exactly as before. The history is what lets old code run on a database
+ahead of it: see :func:`ahead_of`.
+
+A revision declares itself backward compatible with a module-level
+``backward_compatible = True``: code at the revision's parent runs correctly on
+the schema it leaves (it only adds tables, nullable columns or indexes).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from flask_migration_guard.naming import Names
+
+#: The module attribute by which a revision declares itself backward compatible.
+FLAG = "backward_compatible"
+UPGRADE = "upgrade"
+DOWNGRADE = "downgrade"
+
+
+def history_table(names: Names) -> sa.Table:
+    """The history table's definition, beside the version table."""
+    return sa.Table(
+        names.history_table,
+        sa.MetaData(schema=names.version_table_schema),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("revision", sa.String(255), nullable=False),
+        sa.Column("parents", sa.String(1024), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Float, nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("package_version", sa.String(64), nullable=False),
+        sa.Column("checksum", sa.String(64), nullable=False),
+        sa.Column(FLAG, sa.Boolean, nullable=False),
+        sa.Column("message", sa.String(255), nullable=False),
+    )
+
+
+def checksum(source: str) -> str:
+    """A checksum of a revision file's code: the same after changes to whitespace or
+    comments alone, different after any change to what the file does or says."""
+    tree = ast.dump(ast.parse(source), include_attributes=False)
+    return hashlib.sha256(tree.encode()).hexdigest()
+
+
+def file_checksum(path: str) -> str:
+    """:func:`checksum` of the file at ``path``; "" when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as source:
+            return checksum(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return ""
+
+
+def declares_compatible(module: Any) -> bool:
+    """Whether a revision module says ``backward_compatible = True``."""
+    return getattr(module, FLAG, False) is True
+
+
+def _package_version(package: str | None) -> str:
+    if not package:
+        return ""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+class HistoryRecorder:
+    """Alembic ``on_version_apply`` hook: writes each revision applied or reverted into
+    the history table, inside the revision's own transaction. Stamps run no code, and
+    are not recorded.
+
+    :param names: where the table is, and which package's version to record.
+    """
+
+    def __init__(self, names: Names) -> None:
+        self.table = history_table(names)
+        self.package_version = _package_version(names.package)
+        self.host = socket.gethostname()
+        self.created = False
+        self.started = time.perf_counter()
+
+    def __call__(self, *, ctx: Any, step: Any, **_: Any) -> None:
+        elapsed = (time.perf_counter() - self.started) * 1000
+        self.started = time.perf_counter()
+        script = step.up_revision
+        connection = ctx.connection
+        if step.is_stamp or script is None or connection is None:
+            return
+        if not self.created:
+            self.table.create(connection, checkfirst=True)
+            self.created = True
+        connection.execute(
+            self.table.insert().values(
+                revision=script.revision,
+                parents=" ".join(_ids(script.down_revision)),
+                direction=UPGRADE if step.is_upgrade else DOWNGRADE,
+                applied_at=datetime.now(timezone.utc),
+                duration_ms=round(elapsed, 1),
+                host=self.host[:255],
+                pid=os.getpid(),
+                package_version=self.package_version[:64],
+                checksum=file_checksum(script.path),
+                backward_compatible=declares_compatible(script.module),
+                message=(script.doc or "").strip().split("\n", 1)[0][:255],
+            )
+        )
+
+
+def _ids(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def has_history(connection: Connection, names: Names) -> bool:
+    """Whether the database has the history table."""
+    inspector = sa.inspect(connection)
+    return bool(inspector.has_table(names.history_table, schema=names.version_table_schema))
+
+
+def read_history(connection: Connection, names: Names) -> list[dict[str, Any]]:
+    """Every row of the history table, oldest first; none when there is no table."""
+    if not has_history(connection, names):
+        return []
+    table = history_table(names)
+    rows = connection.execute(sa.select(table).order_by(table.c.id))
+    return [dict(row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A revision the history says is applied: its parents and its declared compatibility."""
+
+    parents: tuple[str, ...]
+    backward_compatible: bool
+
+
+def applied_revisions(rows: Iterable[dict[str, Any]]) -> dict[str, Applied]:
+    """The revisions applied and not reverted since, by id, from history rows in order."""
+    applied: dict[str, Applied] = {}
+    for row in rows:
+        if row["direction"] == UPGRADE:
+            applied[row["revision"]] = Applied(
+                tuple(row["parents"].split()), bool(row[FLAG])
+            )
+        else:
+            applied.pop(row["revision"], None)
+    return applied
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """How a database is ahead of the code: the newer revisions, oldest first, and the
+    first of them that is not backward compatible, if any."""
+
+    revisions: tuple[str, ...]
+    first_incompatible: str | None
+
+
+def ahead_of(
+    current: Iterable[str], heads: Iterable[str], applied: dict[str, Applied]
+) -> Ahead | None:
+    """The revisions between the code's ``heads`` and the database's ``current`` ones, as
+    the history records them; ``None`` when some revision on the way is not recorded, or
+    the way does not lead back to the code's heads (the database is not simply ahead)."""
+    targets = set(heads)
+    newer: list[str] = []
+    seen: set[str] = set()
+    stack = [revision for revision in current if revision not in targets]
+    if len(stack) == 0:
+        return None
+    while stack:
+        revision = stack.pop()
+        if revision in seen or revision in targets:
+            continue
+        seen.add(revision)
+        known = applied.get(revision)
+        if known is None or not known.parents:
+            return None  # not recorded, or recorded as a base: not ahead of these heads
+        newer.append(revision)
+        stack.extend(known.parents)
+    ordered = tuple(reversed(newer))  # a line of revisions: oldest first
+    incompatible = next((r for r in ordered if not applied[r].backward_compatible), None)
+    return Ahead(ordered, incompatible)
