@@ -118,6 +118,13 @@ class Runner:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection
 
+    def applied_history(self) -> list[dict[str, Any]]:
+        """The schema history's rows, oldest first; none when the database has none."""
+        from flask_migration_guard.history import read_history
+
+        with self._reading_connection() as connection:
+            return read_history(connection, self.names)
+
     def at_head(self, connection: Connection | None = None) -> bool:
         """Whether the version table holds exactly the script heads: one query, no catalog.
 

@@ -16,6 +16,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import timezone
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -307,11 +308,21 @@ def current_command(runner: Runner, verbose: bool) -> None:
 @click.option(
     "-i", "--indicate-current", is_flag=True, help="Mark the database's current revision."
 )
+@click.option(
+    "--applied",
+    is_flag=True,
+    help="List what the schema history records as applied and reverted, newest first.",
+)
 @_with_runner(database=False)
 def history_command(
-    runner: Runner, rev_range: str | None, verbose: bool, indicate_current: bool
+    runner: Runner, rev_range: str | None, verbose: bool, indicate_current: bool, applied: bool
 ) -> None:
-    """List the revisions, newest first; with -i, mark the database's current one."""
+    """List the revisions, newest first; with -i, mark the database's current one; with
+    --applied, list the schema history instead: when, how long, by whom."""
+    if applied:
+        runner.wait_for_database()
+        _show_applied(runner.applied_history())
+        return
     if not indicate_current:  # the scripts alone
         _alembic().history(_scripts_config(runner), rev_range, verbose)
         return
@@ -323,6 +334,28 @@ def history_command(
         verbose=verbose,
         indicate_current=True,
     )
+
+
+def _show_applied(rows: list[dict[str, Any]]) -> None:
+    """The schema history, newest first, one line per revision applied or reverted."""
+    if not rows:
+        click.echo(
+            "No schema history: no revision has been applied to this database through the"
+            " guard.",
+            err=True,
+        )
+        return
+    for row in reversed(rows):
+        applied_at = row["applied_at"]  # written in UTC; SQLite gives it back naive
+        if applied_at.tzinfo is not None:
+            applied_at = applied_at.astimezone(timezone.utc)
+        when = applied_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        version = f" {row['package_version']}" if row["package_version"] else ""
+        compatible = " backward compatible" if row["backward_compatible"] else ""
+        click.echo(
+            f"{when}  {row['direction']:<9} {row['revision']}  {row['duration_ms']:>9.1f} ms"
+            f"  {row['host']} pid {row['pid']}{version}{compatible}  {row['message']}"
+        )
 
 
 @click.command("heads")

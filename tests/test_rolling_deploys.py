@@ -413,3 +413,40 @@ def test_a_new_revision_carries_the_flag(sqlite_url: str, tmp_path: Path) -> Non
     text = written.read_text()
     assert "\n# True only if code at the parent revision runs correctly on this one" in text
     assert "\nbackward_compatible = False\n" in text
+
+
+@DIALECTS
+def test_history_applied_lists_the_history_newest_first(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``flask db history --applied``: a line per row, newest first, with when, direction,
+    revision, duration, host and process, release, flag and message."""
+    url = fresh_url(request, dialect)
+    newer = boot(url, release_2(tmp_path), "upgrade")
+    runner = newer.test_cli_runner()
+    assert runner.invoke(args=["db", "downgrade"]).exit_code == 0
+    result = runner.invoke(args=["db", "history", "--applied"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[3:5] for line in lines] == [
+        ["downgrade", "rel0004"],
+        ["upgrade", "rel0004"],
+        ["upgrade", "rel0003"],
+        ["upgrade", "rel0002"],
+        ["upgrade", "rel0001"],
+    ]
+    version = metadata.version("ibutsu-server-db")
+    assert lines[2].endswith(
+        f"  {socket.gethostname()} pid {lines[2].split(' pid ')[1].split()[0]}"
+        f" {version} backward compatible  Create tags"
+    ), lines[2]
+    assert " UTC  " in lines[0] and " ms  " in lines[0]
+
+
+def test_history_applied_without_a_history_says_so(sqlite_url: str) -> None:
+    """A database the guard never migrated: one line saying there is no history, exit 0."""
+    app = boot(sqlite_url, RELEASE_1, "off")
+    result = app.test_cli_runner().invoke(args=["db", "history", "--applied"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("No schema history")
