@@ -125,6 +125,14 @@ class Runner:
         with self._reading_connection() as connection:
             return read_history(connection, self.names)
 
+    def edited_revisions(self) -> tuple[str, ...]:
+        """The applied revisions whose files changed since they ran, by the schema
+        history's checksums; none when the database has no history."""
+        from flask_migration_guard.history import applied_revisions, edited
+
+        rows = self.applied_history()
+        return edited(applied_revisions(rows), self.scripts.checksums) if rows else ()
+
     def at_head(self, connection: Connection | None = None) -> bool:
         """Whether the version table holds exactly the script heads: one query, no catalog.
 

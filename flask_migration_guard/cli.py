@@ -26,7 +26,7 @@ from flask.cli import ScriptInfo
 
 from flask_migration_guard.actions import Runner
 from flask_migration_guard.appstate import app_guard
-from flask_migration_guard.refusals import error_for
+from flask_migration_guard.refusals import edited_message, error_for
 from flask_migration_guard.scripts import Scripts, alembic_config
 from flask_migration_guard.settings import DIRECTORY, check_directory
 from flask_migration_guard.state import DatabaseState
@@ -171,22 +171,28 @@ def status_command(runner: Runner, as_json: bool) -> None:
 
     Away from head, the reason and the command that fixes it go to standard error.
     With --json: state, current, head and pending as the health endpoint gives them,
-    heads (the same list under Alembic's name), detail, and lock_holder (who holds the
-    migration lock, or null).
+    heads (the same list under Alembic's name), edited (applied revisions whose files
+    changed since), detail, and lock_holder (who holds the migration lock, or null).
     """
     state = runner.inspect()
+    edited = runner.edited_revisions()
     if as_json:
         from flask_migration_guard.lock import lock_holder
 
         document = {
             **state.as_dict(),
             "heads": list(state.head),
+            "edited": list(edited),
             "detail": state.detail,
             "lock_holder": lock_holder(runner.engine, runner.names),
         }
         click.echo(json.dumps(document))
     else:
         _show(state)
+        if edited:
+            click.echo(f"edited:  {', '.join(edited)}")
+    if edited:
+        click.echo(edited_message(edited, runner.names), err=True)
     error = error_for(state, runner.names)
     if error is not None:
         click.echo(error.message, err=True)  # what was found, what was expected, the fix

@@ -131,6 +131,10 @@ class MultipleHeadsError(RefusedStateError):
     """The script directory has several heads: a merge revision is missing."""
 
 
+class EditedRevisionError(RefusedStateError):
+    """Revision files changed after they were applied, and the settings refuse that."""
+
+
 class LockTimeoutError(GuardError):
     """Another process held the migration lock for longer than the lock timeout."""
 

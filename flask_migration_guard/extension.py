@@ -21,7 +21,12 @@ from flask_migration_guard.connect import masked_url
 from flask_migration_guard.errors import GuardError, NotUpToDateError
 from flask_migration_guard.naming import DEFAULT_NAMES, Names
 from flask_migration_guard.progress import PROGRESS_INTERVAL
-from flask_migration_guard.refusals import error_for, raise_if_refused
+from flask_migration_guard.refusals import (
+    edited_error,
+    edited_message,
+    error_for,
+    raise_if_refused,
+)
 from flask_migration_guard.retry import poll
 from flask_migration_guard.scripts import Scripts
 from flask_migration_guard.settings import (
@@ -255,6 +260,11 @@ def apply_mode(guard: AppGuard, *, dispose: bool = True) -> DatabaseState | None
     error = error_for(state, runner.names)
     if error is not None:
         raise error
+    edited = runner.edited_revisions()
+    if edited and settings.edited == "refuse":
+        raise edited_error(edited, runner.names)
+    if edited:
+        log.warning("%s", edited_message(edited, runner.names))
     if state.name is StateName.AHEAD_COMPATIBLE:
         log.warning(
             "The database is ahead of this code by %s, each recorded as backward"

@@ -19,6 +19,7 @@ ones), so each process reads a folder once and keeps the answer.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -44,6 +45,15 @@ class RevisionHeader:
     down_revisions: tuple[str, ...]
     depends_on: tuple[str, ...]
     branch_labels: tuple[str, ...]
+    #: :func:`code_checksum` of the whole file.
+    checksum: str = ""
+
+
+def code_checksum(module: ast.Module) -> str:
+    """A checksum of a parsed file's code: the same after changes to whitespace or comments
+    alone, different after any change to what the file does or says."""
+    tree = ast.dump(module, include_attributes=False)
+    return hashlib.sha256(tree.encode()).hexdigest()
 
 
 def _as_ids(value: object) -> tuple[str, ...]:
@@ -123,6 +133,7 @@ def parse_header(source: str) -> RevisionHeader:
         down_revisions=_as_ids(found["down_revision"]),
         depends_on=_as_ids(found.get("depends_on")),
         branch_labels=_as_ids(found.get("branch_labels")),
+        checksum=code_checksum(module),
     )
 
 
@@ -143,7 +154,7 @@ class _Folder:
 
 _memory: dict[str, _Folder] = {}
 CACHE_FILE = os.path.join("__pycache__", "guard-revision-headers.json")
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 
 def _load_cache(versions: str) -> _Folder:
@@ -154,8 +165,8 @@ def _load_cache(versions: str) -> _Folder:
         with open(os.path.join(versions, CACHE_FILE), encoding="utf-8") as cache:
             data = json.load(cache)
         if data.get("format") == _CACHE_FORMAT:
-            for name, (size, mtime_ns, rev, down, deps, labels) in data["files"].items():
-                header = RevisionHeader(rev, tuple(down), tuple(deps), tuple(labels))
+            for name, (size, mtime_ns, rev, down, deps, labels, sums) in data["files"].items():
+                header = RevisionHeader(rev, tuple(down), tuple(deps), tuple(labels), sums)
                 folder.entries[name] = (size, mtime_ns, header)
             heads = data["heads"]
             folder.heads = None if heads is None else tuple(heads)
@@ -168,7 +179,9 @@ def _load_cache(versions: str) -> _Folder:
 
 def _save_cache(versions: str, folder: _Folder) -> None:
     files = {
-        name: [size, mtime, h.revision, h.down_revisions, h.depends_on, h.branch_labels]
+        name: [
+            size, mtime, h.revision, h.down_revisions, h.depends_on, h.branch_labels, h.checksum
+        ]
         for name, (size, mtime, h) in folder.entries.items()
     }
     path = os.path.join(versions, CACHE_FILE)
@@ -325,6 +338,15 @@ def read_line(directory: str) -> tuple[str, ...] | None:
     """The revisions of ``directory`` from base to head, read as text, when they form one
     line; ``None`` to defer to Alembic (branches, merges, dependencies, unusual files)."""
     return _answer(directory).line
+
+
+def read_checksums(directory: str) -> dict[str, str] | None:
+    """Each revision's :func:`code_checksum`, by id, read as text; ``None`` to defer to
+    Alembic (a file not in the plain form)."""
+    folder = _read_folder(os.path.join(directory, "versions"))
+    if folder is None:
+        return None
+    return {header.revision: header.checksum for _, _, header in folder.entries.values()}
 
 
 def read_message(directory: str, revision: str) -> str:

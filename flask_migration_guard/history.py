@@ -20,7 +20,6 @@ the schema it leaves (it only adds tables, nullable columns or indexes).
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import socket
 import time
@@ -33,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from flask_migration_guard.heads import code_checksum
 from flask_migration_guard.naming import Names
 
 #: The module attribute by which a revision declares itself backward compatible.
@@ -62,10 +62,8 @@ def history_table(names: Names) -> sa.Table:
 
 
 def checksum(source: str) -> str:
-    """A checksum of a revision file's code: the same after changes to whitespace or
-    comments alone, different after any change to what the file does or says."""
-    tree = ast.dump(ast.parse(source), include_attributes=False)
-    return hashlib.sha256(tree.encode()).hexdigest()
+    """A checksum of a revision file's code (see :func:`.heads.code_checksum`)."""
+    return code_checksum(ast.parse(source))
 
 
 def file_checksum(path: str) -> str:
@@ -158,10 +156,12 @@ def read_history(connection: Connection, names: Names) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Applied:
-    """A revision the history says is applied: its parents and its declared compatibility."""
+    """A revision the history says is applied: its parents, its declared compatibility,
+    and the checksum of its file when it ran."""
 
     parents: tuple[str, ...]
     backward_compatible: bool
+    checksum: str = ""
 
 
 def applied_revisions(rows: Iterable[dict[str, Any]]) -> dict[str, Applied]:
@@ -170,7 +170,7 @@ def applied_revisions(rows: Iterable[dict[str, Any]]) -> dict[str, Applied]:
     for row in rows:
         if row["direction"] == UPGRADE:
             applied[row["revision"]] = Applied(
-                tuple(row["parents"].split()), bool(row[FLAG])
+                tuple(row["parents"].split()), bool(row[FLAG]), row["checksum"]
             )
         else:
             applied.pop(row["revision"], None)
@@ -211,3 +211,13 @@ def ahead_of(
     ordered = tuple(reversed(newer))  # a line of revisions: oldest first
     incompatible = next((r for r in ordered if not applied[r].backward_compatible), None)
     return Ahead(ordered, incompatible)
+
+
+def edited(applied: dict[str, Applied], checksums: dict[str, str]) -> tuple[str, ...]:
+    """The applied revisions whose file's checksum is no longer the one recorded when they
+    ran, in the order they were applied; revisions this code has no file of are left out."""
+    return tuple(
+        revision
+        for revision, known in applied.items()
+        if known.checksum and checksums.get(revision, known.checksum) != known.checksum
+    )

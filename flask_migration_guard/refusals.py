@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_migration_guard.errors import (
     BrokenVersionTableError,
+    EditedRevisionError,
     GuardError,
     LegacyTooOldError,
     LegacyUnprovenError,
@@ -14,7 +15,7 @@ from flask_migration_guard.errors import (
     UnversionedDatabaseError,
 )
 from flask_migration_guard.naming import Names
-from flask_migration_guard.settings import MODE
+from flask_migration_guard.settings import EDITED, MODE
 from flask_migration_guard.state import DatabaseState, StateName
 
 NOT_UP_TO_DATE = "Target database is not up to date"
@@ -127,3 +128,18 @@ def error_for(state: DatabaseState, names: Names) -> GuardError | None:
     if state.servable:
         return None
     return refusal(state, names) or _not_up_to_date(state, names)
+
+
+def edited_message(edited: tuple[str, ...], names: Names) -> str:
+    """What a boot says of revision files that changed after they were applied."""
+    return (
+        f"The revision files of {_revisions(edited)} changed after they were applied to this"
+        f" database (their code's checksum differs from {names.history_table}'s): an applied"
+        " revision must stay as it ran. Restore the files, and put the change in a new"
+        f" revision; {names.key(EDITED)}=refuse refuses such a database, =warn serves it."
+    )
+
+
+def edited_error(edited: tuple[str, ...], names: Names) -> EditedRevisionError:
+    """The refusal for edited revision files, under ``EDITED_REVISIONS=refuse``."""
+    return EditedRevisionError(f"Refusing to use the database: {edited_message(edited, names)}")

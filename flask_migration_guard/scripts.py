@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from flask_migration_guard.errors import BrokenScriptsError
-from flask_migration_guard.heads import read_heads, read_line
+from flask_migration_guard.heads import read_checksums, read_heads, read_line
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -80,6 +80,19 @@ class Scripts:
     @property
     def _line(self) -> tuple[str, ...] | None:
         return read_line(self.directory)
+
+    @cached_property
+    def checksums(self) -> dict[str, str]:
+        """Each revision file's code checksum, by revision id (see :mod:`.history`)."""
+        fast = read_checksums(self.directory)
+        if fast is not None:
+            return fast
+        from flask_migration_guard.history import file_checksum
+
+        return {
+            script.revision: file_checksum(script.path)
+            for script in self.script.walk_revisions()
+        }
 
     def resolve(self, revision: str) -> str | None:
         """The full id Alembic takes ``revision`` for (it takes unique prefixes too); else None."""

@@ -13,6 +13,9 @@ Each key is the app's prefix (:attr:`Names.prefix`, ``DB_GUARD_`` by default) an
                       seconds: 0 (wait forever) or 0.001 to 2147483.647
                       (1 ms to PostgreSQL's maximum), default 30
 ``MIGRATIONS_DIR``    the Alembic script directory (default: the app's)
+``EDITED_REVISIONS``  ``warn`` (default) or ``refuse``: what a boot does when a
+                      revision file changed after it was applied (the schema
+                      history's checksum differs)
 ===================== ==========================================================
 
 Each is read from the app config, else from the environment, else the default.
@@ -32,12 +35,14 @@ from flask_migration_guard.errors import GuardConfigError
 from flask_migration_guard.naming import Names
 
 MODES = ("check", "wait", "upgrade", "off")
+ON_EDITED = ("warn", "refuse")
 # The settings, each read under the app's prefix (see Names.key).
 MODE = "MIGRATE"
 WAIT_TIMEOUT = "WAIT_TIMEOUT"
 LOCK_TIMEOUT = "LOCK_TIMEOUT"
 DDL_LOCK_TIMEOUT = "DDL_LOCK_TIMEOUT"
 DIRECTORY = "MIGRATIONS_DIR"
+EDITED = "EDITED_REVISIONS"
 
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -92,19 +97,21 @@ class GuardSettings:
     lock_timeout: float
     ddl_lock_timeout: float
     directory: str
+    edited: str = "warn"
 
 
 def _setting(app: Flask, key: str, default: Any) -> Any:
     return app.config.setdefault(key, os.environ.get(key, default))
 
 
-def parse_mode(value: Any, key: str) -> str:
-    """Normalise a mode, or raise naming the key and the allowed values."""
-    mode = str(value).strip().lower()
-    if mode not in MODES:
-        allowed = ", ".join(repr(m) for m in MODES)
+def parse_choice(value: Any, key: str, choices: tuple[str, ...] = MODES) -> str:
+    """Normalise one of ``choices`` (the modes by default), or raise naming the key and
+    the allowed values."""
+    choice = str(value).strip().lower()
+    if choice not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
         raise GuardConfigError(key, value, f"one of {allowed}")
-    return mode
+    return choice
 
 
 def parse_seconds(value: Any, key: str, setting: str) -> float:
@@ -152,11 +159,12 @@ def read_settings(
     :raises GuardConfigError: naming the first key with a bad value.
     """
     directory = str(_setting(app, names.key(DIRECTORY), default_directory))
-    mode_key = names.key(MODE)
+    mode_key, edited_key = names.key(MODE), names.key(EDITED)
     return GuardSettings(
-        mode=parse_mode(_setting(app, mode_key, default_mode), mode_key),
+        mode=parse_choice(_setting(app, mode_key, default_mode), mode_key),
         wait_timeout=read_seconds(app, names, WAIT_TIMEOUT, DEFAULT_WAIT_TIMEOUT),
         lock_timeout=read_seconds(app, names, LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
         ddl_lock_timeout=read_seconds(app, names, DDL_LOCK_TIMEOUT, DEFAULT_DDL_LOCK_TIMEOUT),
         directory=directory,
+        edited=parse_choice(_setting(app, edited_key, "warn"), edited_key, ON_EDITED),
     )

@@ -128,7 +128,9 @@ def version_query(names: Names) -> sa.TextClause:
 
 
 def _table_names(connection: Connection, names: Names) -> list[str]:
-    return sa.inspect(connection).get_table_names(schema=names.version_table_schema)
+    """The tables beside the version table, the guard's schema history left out."""
+    tables = sa.inspect(connection).get_table_names(schema=names.version_table_schema)
+    return [table for table in tables if table != names.history_table]
 
 
 def _version_rows(connection: Connection, names: Names) -> list[str] | None:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from legacy_databases import build_legacy_database
 
 from ibutsu_server import MIGRATIONS_DIR
 import sqlite_transactions as sqlite_support
-from flask_migration_guard import StateName
+from flask_migration_guard import Names, StateName
+from flask_migration_guard.history import history_table
 from flask_migration_guard.scripts import alembic_config
+from ibutsu_server.guard_names import GUARD_NAMES
 from ibutsu_server.testing import postgres
 
 DIALECTS = ("sqlite", "postgresql")
@@ -41,6 +44,8 @@ BASELINE = CHAIN[0]
 HEAD = CHAIN[-1]
 BEHIND_AT = "8cf9148b9ad9"
 UNKNOWN_REVISION = "feedbeef0000"
+#: A newer release's revision on top of HEAD, recorded as backward compatible.
+AHEAD_REVISION = "feedbeef0001"
 
 TWO_HEADS_DIR = str(Path(__file__).parent / "scripts" / "two_heads")
 TWO_HEADS = ("twoh0002left", "twoh0003right")
@@ -177,6 +182,43 @@ def _at_head_then(*statements: str) -> Callable[[str], None]:
     return build
 
 
+def record_newer_revision(url: str, names: Names, parent: str, revision: str) -> None:
+    """Move the database from ``parent`` to ``revision`` as a newer release's guard leaves
+    it: the version table at ``revision``, and the history recording it as applied on top
+    of ``parent``, backward compatible."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            table = history_table(names)
+            table.create(connection, checkfirst=True)
+            connection.execute(
+                table.insert().values(
+                    revision=revision,
+                    parents=parent,
+                    direction="upgrade",
+                    applied_at=datetime.now(timezone.utc),
+                    duration_ms=1.0,
+                    host="newer-release",
+                    pid=1,
+                    package_version="",
+                    checksum="",
+                    backward_compatible=True,
+                    message="A newer release's revision",
+                )
+            )
+            connection.execute(
+                sa.text(f"UPDATE {names.qualified_version_table} SET version_num = :revision"),
+                {"revision": revision},
+            )
+    finally:
+        engine.dispose()
+
+
+def _ahead_compatible(url: str) -> None:
+    migrate_to(url, HEAD)
+    record_newer_revision(url, GUARD_NAMES, HEAD, AHEAD_REVISION)
+
+
 def _version_table_only(url: str) -> None:
     """What ``alembic downgrade base`` leaves: an empty alembic_version and no other table."""
     execute(
@@ -213,6 +255,7 @@ class Case:
 
 CASES = (
     Case("at_head", StateName.AT_HEAD, _at(HEAD)),
+    Case("ahead_compatible", StateName.AHEAD_COMPATIBLE, _ahead_compatible),
     Case("empty", StateName.EMPTY, _nothing),
     Case("behind", StateName.BEHIND, _at(BEHIND_AT)),
     Case("legacy", StateName.LEGACY, _legacy()),

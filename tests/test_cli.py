@@ -51,6 +51,7 @@ TESTS = Path(__file__).parent
 
 EXIT_CODES = {
     StateName.AT_HEAD: 0,
+    StateName.AHEAD_COMPATIBLE: 0,
     StateName.EMPTY: 3,
     StateName.BEHIND: 3,
     StateName.LEGACY: 3,
@@ -307,6 +308,7 @@ def test_status_json(dialect: str, request: pytest.FixtureRequest) -> None:
         "current": [CHAIN[-2]],
         "head": [HEAD],
         "heads": [HEAD],
+        "edited": [],
         "pending": [HEAD],
         "detail": "",
         "lock_holder": None,

@@ -17,7 +17,14 @@ import pytest
 import sqlalchemy as sa
 from example_app import MIGRATIONS, NAMES, create_app, db, detect_old_notes
 from flask import Flask
-from guard_databases import DIALECTS, execute, fresh_url, make_engine, migrate_to
+from guard_databases import (
+    DIALECTS,
+    execute,
+    fresh_url,
+    make_engine,
+    migrate_to,
+    record_newer_revision,
+)
 
 from flask_migration_guard import MigrationGuard, StateName
 from flask_migration_guard.appstate import app_guard
@@ -52,6 +59,10 @@ NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"
 OLD_META = "CREATE TABLE notes_meta (version INTEGER)"
 SETUPS: dict[StateName, Callable[[str], None]] = {
     StateName.AT_HEAD: lambda url: migrate_to(url, HEAD, MIGRATIONS),
+    StateName.AHEAD_COMPATIBLE: lambda url: (
+        migrate_to(url, HEAD, MIGRATIONS),
+        record_newer_revision(url, NAMES, HEAD, "note9998"),
+    ),
     StateName.EMPTY: lambda url: None,
     StateName.BEHIND: lambda url: migrate_to(url, "note0001", MIGRATIONS),
     StateName.LEGACY: lambda url: execute(
@@ -125,9 +136,11 @@ def test_every_state_in_every_mode(
         config["NOTES_DB_MIGRATIONS_DIR"] = two_heads(tmp_path)
     before = contents(url)
 
-    if state is StateName.AT_HEAD or mode == "off":
-        boot(url, mode, **config)
+    if state in (StateName.AT_HEAD, StateName.AHEAD_COMPATIBLE) or mode == "off":
+        app = boot(url, mode, **config)
         assert contents(url) == before
+        last = app_guard(app).last_state
+        assert mode == "off" or (last is not None and last.name is state)
         return
     if state in UPGRADABLE and mode == "upgrade":
         app = boot(url, mode, **config)

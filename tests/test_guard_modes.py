@@ -60,6 +60,7 @@ S = StateName
 # state -> what check, wait, upgrade and off do: BOOT, or the error raised.
 TABLE: dict[StateName, tuple[type[GuardError] | None, ...]] = {
     S.AT_HEAD: (BOOT, BOOT, BOOT, BOOT),
+    S.AHEAD_COMPATIBLE: (BOOT, BOOT, BOOT, BOOT),
     S.EMPTY: (NotUpToDateError, NotUpToDateError, BOOT, BOOT),
     S.BEHIND: (NotUpToDateError, NotUpToDateError, BOOT, BOOT),
     S.LEGACY: (NotUpToDateError, NotUpToDateError, BOOT, BOOT),
@@ -127,7 +128,7 @@ def test_modes_that_only_read(
             assert state is None
             assert "IBUTSU_DB_MIGRATE=off" in caplog.text
         else:
-            assert state is not None and state.name is StateName.AT_HEAD
+            assert state is not None and state.name is case.state
     else:
         with pytest.raises(error) as raised:
             boot(case_url, mode, case)
@@ -139,15 +140,18 @@ def test_modes_that_only_read(
 
 @pytest.mark.parametrize(("case", "dialect"), case_params())
 def test_upgrade_mode(case: Case, dialect: str, fresh_case_url: str) -> None:
-    """upgrade: empty, behind and legacy end at head; the others raise and nothing is written."""
+    """upgrade: empty, behind and legacy end at head, a database ahead by compatible
+    revisions is served as it is; the others raise, and nothing is written."""
     before = snapshot(fresh_case_url)
     error = expected(case.state, "upgrade")
     if error is BOOT:
         app = boot(fresh_case_url, "upgrade", case)
         state = app_guard(app).last_state
-        assert state is not None and state.name is StateName.AT_HEAD
-        assert version_rows(fresh_case_url) == [HEAD]
-        if case.state is StateName.AT_HEAD:
+        servable = (StateName.AT_HEAD, StateName.AHEAD_COMPATIBLE)
+        reached = case.state if case.state in servable else StateName.AT_HEAD
+        assert state is not None and state.name is reached
+        assert version_rows(fresh_case_url) == list(state.current)
+        if case.state in servable:
             assert snapshot(fresh_case_url) == before
     else:
         with pytest.raises(error) as raised:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from guard_databases import (
+    AHEAD_REVISION,
     BASELINE,
     BEHIND_AT,
     CASES,
@@ -40,6 +41,7 @@ SCRIPTS = {MIGRATIONS_DIR: Scripts(MIGRATIONS_DIR), TWO_HEADS_DIR: Scripts(TWO_H
 # case name -> (current, head, pending); current is compared as a set.
 EXPECTED: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "at_head": ((HEAD,), (HEAD,), ()),
+    "ahead_compatible": ((AHEAD_REVISION,), (HEAD,), ()),
     "empty": ((), (HEAD,), CHAIN),
     "behind": ((BEHIND_AT,), (HEAD,), ("e5736dbcc0b0", HEAD)),
     "legacy": ((), (HEAD,), CHAIN),
@@ -70,6 +72,7 @@ DETAILS = {
     "legacy_owner_id_text": "projects.owner_id is text",
     "unversioned": "notes",
     "unknown_revision": repr(UNKNOWN_REVISION),
+    "ahead_compatible": f"ahead of this code by {AHEAD_REVISION}, each recorded in",
     "empty_version_table": "no rows",
     "ancestor_in_version_table": "not a valid set of heads",
     "multiple_script_heads": "several heads",

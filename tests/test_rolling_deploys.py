@@ -23,7 +23,11 @@ from guard_processes import SCRIPTS, Processes, query, table_names
 
 from flask_migration_guard import StateName
 from flask_migration_guard.appstate import app_guard
-from flask_migration_guard.errors import MigrationFailedError, UnknownRevisionError
+from flask_migration_guard.errors import (
+    EditedRevisionError,
+    MigrationFailedError,
+    UnknownRevisionError,
+)
 from flask_migration_guard.history import checksum
 from ibutsu_server import create_app
 
@@ -450,3 +454,48 @@ def test_history_applied_without_a_history_says_so(sqlite_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr.startswith("No schema history")
+
+
+def _edit(scripts: Path, revision: str, old: str, new: str) -> None:
+    path = scripts / "versions" / f"{revision}.py"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@DIALECTS
+def test_a_revision_edited_after_it_ran_is_warned_of_or_refused(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rel0003's code changes after it was applied: a boot warns, ``status`` names it (exit
+    0), and with ``IBUTSU_DB_EDITED_REVISIONS=refuse`` the boot is refused."""
+    url = fresh_url(request, dialect)
+    scripts = release_2(tmp_path)
+    boot(url, scripts, "upgrade")
+    _edit(scripts, "rel0003", "primary_key=True))", "primary_key=True), sa.Column('x', sa.Text()))")
+    caplog.set_level(logging.WARNING, logger="flask_migration_guard")
+    app = boot(url, scripts, "check")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(w.startswith("The revision files of rel0003 changed after") for w in warnings)
+    status = app.test_cli_runner().invoke(args=["db", "status"])
+    assert status.exit_code == 0, status.output
+    assert "edited:  rel0003" in status.stdout
+    document = app.test_cli_runner().invoke(args=["db", "status", "--json"]).stdout
+    assert '"edited": ["rel0003"]' in document
+    with pytest.raises(EditedRevisionError) as refused:
+        boot(url, scripts, "check", IBUTSU_DB_EDITED_REVISIONS="refuse")
+    assert "IBUTSU_DB_EDITED_REVISIONS=refuse" in refused.value.message
+
+
+def test_whitespace_and_comments_are_not_edits(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reformatting a revision, or commenting it, changes nothing the history checks."""
+    scripts = release_2(tmp_path)
+    boot(sqlite_url, scripts, "upgrade")
+    _edit(scripts, "rel0003", "def upgrade() -> None:\n", "# a note\n\ndef upgrade()  ->  None:\n")
+    _edit(scripts, "rel0004", "['name'])", "[  'name'  ]  )  # by name")
+    caplog.set_level(logging.WARNING, logger="flask_migration_guard")
+    boot(sqlite_url, scripts, "check", IBUTSU_DB_EDITED_REVISIONS="refuse")
+    assert not [r for r in caplog.records if "changed after" in r.getMessage()]
