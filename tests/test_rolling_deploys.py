@@ -29,7 +29,7 @@ from flask_migration_guard.errors import (
     UnknownRevisionError,
 )
 from flask_migration_guard.history import checksum
-from ibutsu_server import create_app
+from ibutsu_server import MIGRATIONS_DIR, create_app
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -379,8 +379,6 @@ def test_every_revision_of_the_package_declares_what_it_does(
 ) -> None:
     """No revision of the package's chain claims backward_compatible while its upgrade
     drops, renames, narrows or tightens what code at its parent uses."""
-    from ibutsu_server import MIGRATIONS_DIR
-
     url = fresh_url(request, dialect)
     directory = Path(MIGRATIONS_DIR)
     found = _checked(url, directory)
@@ -406,8 +404,6 @@ def test_the_flag_check_tells_expand_from_contract(
 def test_a_new_revision_carries_the_flag(sqlite_url: str, tmp_path: Path) -> None:
     """``flask db revision`` writes ``backward_compatible = False`` with its one-line
     explanation: a new revision is not compatible until someone says so."""
-    from ibutsu_server import MIGRATIONS_DIR
-
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     app = boot(sqlite_url, scripts, "off")
@@ -499,3 +495,25 @@ def test_whitespace_and_comments_are_not_edits(
     caplog.set_level(logging.WARNING, logger="flask_migration_guard")
     boot(sqlite_url, scripts, "check", IBUTSU_DB_EDITED_REVISIONS="refuse")
     assert not [r for r in caplog.records if "changed after" in r.getMessage()]
+
+
+@DIALECTS
+@pytest.mark.parametrize("history_kept", [False, True], ids=["no_history", "other_history"])
+def test_an_unrecorded_newer_revision_of_ibutsu_is_still_refused(
+    dialect: str, history_kept: bool, request: pytest.FixtureRequest
+) -> None:
+    """The real chain with 'ffffffffffff' in the version table: refused in every mode,
+    whether the database has no history or one that does not record that revision."""
+    from guard_databases import HEAD, execute, migrate_to
+
+    url = fresh_url(request, dialect)
+    if history_kept:
+        boot(url, Path(MIGRATIONS_DIR), "upgrade")  # the guard writes the history
+    else:
+        migrate_to(url, HEAD)
+    execute(url, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    assert (HISTORY in table_names(url)) is history_kept
+    for mode in ("check", "wait", "upgrade"):
+        with pytest.raises(UnknownRevisionError) as refused:
+            boot(url, Path(MIGRATIONS_DIR), mode)
+        assert "'ffffffffffff', which the scripts do not know" in refused.value.message
