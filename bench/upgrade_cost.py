@@ -13,7 +13,8 @@ check per transaction that the lock is still held (which runs when a pooler may 
 between).
 
 A second table times the same upgrade inside one process (no start-up on either side),
-and the guard's again with that per-transaction check forced on, to show what it costs.
+the guard's again with that per-transaction check forced on, and again without its schema
+history row per revision, to show what each costs.
 
     python bench/upgrade_cost.py [--rounds 5] [--postgres URL]
 """
@@ -144,13 +145,15 @@ class _Databases:
 
 
 def in_process(server: str, revisions: int, rounds: int, folder: Path) -> None:
-    """The upgrade alone, in this process: plain Alembic, the guard, and the guard with its
-    per-transaction lock check forced on, alternating on new PostgreSQL databases."""
+    """The upgrade alone, in this process: plain Alembic, the guard, the guard with its
+    per-transaction lock check forced on, and the guard writing no schema history,
+    alternating on new PostgreSQL databases."""
     from alembic import command
     from alembic.config import Config
     from flask import Flask
     from flask_sqlalchemy import SQLAlchemy
 
+    import flask_migration_guard.history as history
     import flask_migration_guard.lock as lock
     from flask_migration_guard import MigrationGuard, Names
     from flask_migration_guard.appstate import app_guard
@@ -158,7 +161,13 @@ def in_process(server: str, revisions: int, rounds: int, folder: Path) -> None:
     scripts = folder / f"chain_{revisions}"
     databases = _Databases(folder, server)
     proves_direct = lock._direct
-    times: dict[str, list[float]] = {"alembic": [], "guard": [], "guard, lock check forced": []}
+    records = history.HistoryRecorder.__call__
+    times: dict[str, list[float]] = {
+        "alembic": [],
+        "guard": [],
+        "guard, lock check forced": [],
+        "guard, no history": [],
+    }
     for _ in range(rounds):
         for label, series in times.items():
             with databases() as url:
@@ -170,7 +179,12 @@ def in_process(server: str, revisions: int, rounds: int, folder: Path) -> None:
                     command.upgrade(config, "head")
                 else:
                     never_direct = lambda *_: False  # noqa: E731
-                    lock._direct = proves_direct if label == "guard" else never_direct
+                    forced = label == "guard, lock check forced"
+                    lock._direct = never_direct if forced else proves_direct
+                    unrecorded = lambda *_, **__: None  # noqa: E731
+                    history.HistoryRecorder.__call__ = (  # type: ignore[method-assign]
+                        unrecorded if label == "guard, no history" else records
+                    )
                     app = Flask(__name__)
                     app.config.update(SQLALCHEMY_DATABASE_URI=url)
                     SQLAlchemy(app)
@@ -184,6 +198,7 @@ def in_process(server: str, revisions: int, rounds: int, folder: Path) -> None:
                     app_guard(app).runner.upgrade()
                 series.append(time.perf_counter() - started)
     lock._direct = proves_direct
+    history.HistoryRecorder.__call__ = records  # type: ignore[method-assign]
     plain = statistics.median(times["alembic"])
     for label, series in times.items():
         ours = statistics.median(series)

@@ -26,7 +26,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,6 +82,8 @@ def declares_compatible(module: Any) -> bool:
 def _package_version(package: str | None) -> str:
     if not package:
         return ""
+    from importlib import metadata  # only when migrating: a boot at head needs none
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

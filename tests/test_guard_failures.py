@@ -55,7 +55,7 @@ def test_failing_revision_rolls_back_entirely(empty_url: str) -> None:
     assert "boom in revision 2" in error.message
     assert "flask --app ibutsu_server db upgrade" in error.message
     assert isinstance(error.__cause__, RuntimeError)
-    assert table_names(empty_url) == {"alembic_version", "a"}
+    assert table_names(empty_url) == {"alembic_version", "alembic_version_history", "a"}
     assert versions(empty_url) == ["fail0001"]
 
     # The next boot retries revision 2: the database is behind, not refused.

@@ -17,6 +17,9 @@ __all__ = ["Explain", "add_superadmin", "pg_explain"]
 
 # The transaction-level advisory lock that makes concurrent add_superadmin calls take turns.
 SUPERADMIN_LOCK_KEY = 0x1B75_AD11
+#: How long a SQLite connection waits for its turn to write, in ms: many processes booting
+#: at once on a busy machine queue longer than SQLite's default 5 s.
+SQLITE_TURN_WAIT_MS = 60_000
 
 
 class Explain(Executable, ClauseElement):
@@ -57,6 +60,7 @@ def _take_turns() -> None:
     elif dialect == "sqlite":
         driver: Any = connection.connection.driver_connection
         if not driver.in_transaction:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_TURN_WAIT_MS}")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
