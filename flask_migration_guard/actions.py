@@ -130,8 +130,9 @@ class Runner:
         history's checksums; none when the database has no history."""
         from flask_migration_guard.history import applied_revisions, edited
 
-        rows = self.applied_history()
-        return edited(applied_revisions(rows), self.scripts.checksums) if rows else ()
+        with self._reading_connection() as connection:
+            applied = applied_revisions(connection, self.names)
+        return edited(applied, self.scripts.checksums) if applied else ()
 
     def at_head(self, connection: Connection | None = None) -> bool:
         """Whether the version table holds exactly the script heads: one query, no catalog.
@@ -206,9 +207,10 @@ class Runner:
             config.attributes["connection"] = connection
             hooks: list[Any] = [logger or RevisionLogger()]
             if not read_only:
+                from flask_migration_guard.heads import read_checksums
                 from flask_migration_guard.history import HistoryRecorder
 
-                hooks.append(HistoryRecorder(self.names))
+                hooks.append(HistoryRecorder(self.names, read_checksums(self.scripts.directory)))
             config.attributes["on_version_apply"] = hooks
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table

@@ -20,10 +20,11 @@ the schema it leaves (it only adds tables, nullable columns or indexes).
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -40,6 +41,7 @@ UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 
 
+@functools.cache
 def history_table(names: Names) -> sa.Table:
     """The history table's definition, beside the version table."""
     return sa.Table(
@@ -96,10 +98,13 @@ class HistoryRecorder:
     are not recorded.
 
     :param names: where the table is, and which package's version to record.
+    :param checksums: the revision files' checksums where already known, by id; the
+        others are read from their files.
     """
 
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, checksums: Mapping[str, str] | None = None) -> None:
         self.table = history_table(names)
+        self.checksums = checksums or {}
         self.package_version = _package_version(names.package)
         self.host = socket.gethostname()
         self.created = False
@@ -125,7 +130,7 @@ class HistoryRecorder:
                 host=self.host[:255],
                 pid=os.getpid(),
                 package_version=self.package_version[:64],
-                checksum=file_checksum(script.path),
+                checksum=self.checksums.get(script.revision) or file_checksum(script.path),
                 backward_compatible=declares_compatible(script.module),
                 message=(script.doc or "").strip().split("\n", 1)[0][:255],
             )
@@ -140,19 +145,31 @@ def _ids(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _qualified(names: Names) -> str:
+    schema = names.version_table_schema
+    return f"{schema}.{names.history_table}" if schema else names.history_table
+
+
 def has_history(connection: Connection, names: Names) -> bool:
-    """Whether the database has the history table."""
+    """Whether the database has the history table: one query, compiled by nobody (a boot
+    asks with a new engine, whose statement cache is empty)."""
+    if connection.dialect.name == "postgresql":
+        found = connection.exec_driver_sql(
+            "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": _qualified(names)}
+        ).scalar()
+        return bool(found)
     inspector = sa.inspect(connection)
     return bool(inspector.has_table(names.history_table, schema=names.version_table_schema))
 
 
 def read_history(connection: Connection, names: Names) -> list[dict[str, Any]]:
-    """Every row of the history table, oldest first; none when there is no table."""
+    """Every row of the history table, oldest first, typed; none when there is no table."""
     if not has_history(connection, names):
         return []
     table = history_table(names)
-    rows = connection.execute(sa.select(table).order_by(table.c.id))
-    return [dict(row._mapping) for row in rows]
+    columns = ", ".join(column.name for column in table.columns)
+    query = sa.text(f"SELECT {columns} FROM {_qualified(names)} ORDER BY id")
+    return [dict(row._mapping) for row in connection.execute(query.columns(*table.columns))]
 
 
 @dataclass(frozen=True)
@@ -165,16 +182,21 @@ class Applied:
     checksum: str = ""
 
 
-def applied_revisions(rows: Iterable[dict[str, Any]]) -> dict[str, Applied]:
-    """The revisions applied and not reverted since, by id, from history rows in order."""
+def applied_revisions(connection: Connection, names: Names) -> dict[str, Applied]:
+    """The revisions applied and not reverted since, by id, as the history records them;
+    none when there is no history. Read as plain rows, the few columns it needs."""
+    if not has_history(connection, names):
+        return {}
+    rows = connection.exec_driver_sql(
+        f"SELECT revision, parents, direction, {FLAG}, checksum"
+        f" FROM {_qualified(names)} ORDER BY id"
+    )
     applied: dict[str, Applied] = {}
-    for row in rows:
-        if row["direction"] == UPGRADE:
-            applied[row["revision"]] = Applied(
-                tuple(row["parents"].split()), bool(row[FLAG]), row["checksum"]
-            )
+    for revision, parents, direction, compatible, recorded in rows:
+        if direction == UPGRADE:
+            applied[revision] = Applied(tuple(parents.split()), bool(compatible), recorded)
         else:
-            applied.pop(row["revision"], None)
+            applied.pop(revision, None)
     return applied
 
 

@@ -190,8 +190,8 @@ def _against_history(connection: Connection, state: DatabaseState, names: Names)
     compatible; still ``unknown_revision`` otherwise, saying what the history knows."""
     from flask_migration_guard import history
 
-    rows = history.read_history(connection, names)
-    ahead = history.ahead_of(state.current, state.head, history.applied_revisions(rows))
+    applied = history.applied_revisions(connection, names)
+    ahead = history.ahead_of(state.current, state.head, applied)
     if ahead is None:
         return state
     listed = ", ".join(ahead.revisions)
