@@ -250,8 +250,6 @@ class Runner:
         to_head = target in ("head", "heads")
         if to_head and self.at_head():
             return self._at_head_state()
-        from alembic import command
-
         unless = self.at_head if to_head else None
         with self._migrating(unless) as (held, received):
             # Not held: ``unless`` saw the head. Held: read again, since it was not at head.
@@ -261,6 +259,10 @@ class Runner:
                     log.info("Another process brought the database to head while this one waited")
                 return state
             raise_if_refused(state, self.names)
+            # Imported under the lock: a process that waits, and then finds the database
+            # at head, never pays for it, and reaches the lock as soon as it can.
+            from alembic import command
+
             planned = state.pending if to_head else ()
             shown = None
             if bar is not None and planned:
