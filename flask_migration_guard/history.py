@@ -104,6 +104,7 @@ class HistoryRecorder:
 
     def __init__(self, names: Names, checksums: Mapping[str, str] | None = None) -> None:
         self.table = history_table(names)
+        self.insert = self.table.insert()  # one statement: compiled once, not per revision
         self.checksums = checksums or {}
         self.package_version = _package_version(names.package)
         self.host = socket.gethostname()
@@ -121,7 +122,8 @@ class HistoryRecorder:
             self.table.create(connection, checkfirst=True)
             self.created = True
         connection.execute(
-            self.table.insert().values(
+            self.insert,
+            dict(
                 revision=script.revision,
                 parents=" ".join(_ids(script.down_revision)),
                 direction=UPGRADE if step.is_upgrade else DOWNGRADE,
@@ -133,7 +135,7 @@ class HistoryRecorder:
                 checksum=self.checksums.get(script.revision) or file_checksum(script.path),
                 backward_compatible=declares_compatible(script.module),
                 message=(script.doc or "").strip().split("\n", 1)[0][:255],
-            )
+            ),
         )
 
 
