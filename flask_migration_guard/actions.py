@@ -207,10 +207,9 @@ class Runner:
             config.attributes["connection"] = connection
             hooks: list[Any] = [logger or RevisionLogger()]
             if not read_only:
-                from flask_migration_guard.heads import read_checksums
                 from flask_migration_guard.history import HistoryRecorder
 
-                hooks.append(HistoryRecorder(self.names, read_checksums(self.scripts.directory)))
+                hooks.append(HistoryRecorder(self.names, self.scripts.checksums))
             config.attributes["on_version_apply"] = hooks
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from flask_migration_guard.errors import GuardConfigError
+from flask_migration_guard.naming import history_table_name
 from flask_migration_guard.sqlite import transactional_ddl
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def _merged(guarded: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
             )
     merged = {**guarded, **options}
     version_table = merged.get("version_table") or "alembic_version"
-    leave_out = _leaving_out(f"{version_table}_history")  # as Names.history_table
+    leave_out = _leaving_out(history_table_name(version_table))
     theirs = merged.get("include_name")
     merged["include_name"] = leave_out if theirs is None else _both(leave_out, theirs)
     return merged

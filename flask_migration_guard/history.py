@@ -147,17 +147,12 @@ def _ids(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _qualified(names: Names) -> str:
-    schema = names.version_table_schema
-    return f"{schema}.{names.history_table}" if schema else names.history_table
-
-
 def has_history(connection: Connection, names: Names) -> bool:
     """Whether the database has the history table: one query, compiled by nobody (a boot
     asks with a new engine, whose statement cache is empty)."""
     if connection.dialect.name == "postgresql":
         found = connection.exec_driver_sql(
-            "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": _qualified(names)}
+            "SELECT to_regclass(%(name)s) IS NOT NULL", {"name": names.qualified_history_table}
         ).scalar()
         return bool(found)
     inspector = sa.inspect(connection)
@@ -170,7 +165,7 @@ def read_history(connection: Connection, names: Names) -> list[dict[str, Any]]:
         return []
     table = history_table(names)
     columns = ", ".join(column.name for column in table.columns)
-    query = sa.text(f"SELECT {columns} FROM {_qualified(names)} ORDER BY id")
+    query = sa.text(f"SELECT {columns} FROM {names.qualified_history_table} ORDER BY id")
     return [dict(row._mapping) for row in connection.execute(query.columns(*table.columns))]
 
 
@@ -191,7 +186,7 @@ def applied_revisions(connection: Connection, names: Names) -> dict[str, Applied
         return {}
     rows = connection.exec_driver_sql(
         f"SELECT revision, parents, direction, {FLAG}, checksum"
-        f" FROM {_qualified(names)} ORDER BY id"
+        f" FROM {names.qualified_history_table} ORDER BY id"
     )
     applied: dict[str, Applied] = {}
     for revision, parents, direction, compatible, recorded in rows:
@@ -221,7 +216,7 @@ def ahead_of(
     newer: list[str] = []
     seen: set[str] = set()
     stack = [revision for revision in current if revision not in targets]
-    if len(stack) == 0:
+    if not stack:
         return None
     while stack:
         revision = stack.pop()

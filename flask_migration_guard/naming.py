@@ -54,14 +54,26 @@ class Names:
     @property
     def history_table(self) -> str:
         """The schema history table's name, in the version table's schema."""
-        return f"{self.version_table}_history"
+        return history_table_name(self.version_table)
 
     @property
     def qualified_version_table(self) -> str:
         """The version table as SQL names it: ``schema.table`` or ``table``."""
-        if self.version_table_schema:
-            return f"{self.version_table_schema}.{self.version_table}"
-        return self.version_table
+        return self._qualified(self.version_table)
+
+    @property
+    def qualified_history_table(self) -> str:
+        """The schema history table as SQL names it: ``schema.table`` or ``table``."""
+        return self._qualified(self.history_table)
+
+    def _qualified(self, table: str) -> str:
+        schema = self.version_table_schema
+        return f"{schema}.{table}" if schema else table
+
+
+def history_table_name(version_table: str) -> str:
+    """The schema history table kept beside ``version_table``."""
+    return f"{version_table}_history"
 
 
 #: The names of a guard given none.
