@@ -254,13 +254,23 @@ def test_without_history_a_newer_database_is_refused_as_before(
     assert HISTORY not in table_names(url)
 
 
-def test_model_comparison_leaves_the_history_out(ibutsu_db_empty_url: str) -> None:
+def test_model_comparison_leaves_the_history_out(
+    ibutsu_db_empty_url: str, tmp_path: Path
+) -> None:
     """After the guard migrated (history written), ``flask db check`` finds the models and
-    the database the same: the history table is not reported for removal."""
-    app = create_app(app_config(ibutsu_db_empty_url, "upgrade"))
+    the database the same, and autogenerate (``flask db migrate``) writes a revision that
+    does not drop the history table."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    app = boot(ibutsu_db_empty_url, scripts, "upgrade")
     assert HISTORY in table_names(ibutsu_db_empty_url)
     result = app.test_cli_runner().invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
+    result = app.test_cli_runner().invoke(args=["db", "migrate", "-m", "nothing new"])
+    assert result.exit_code == 0, result.output
+    [written] = (scripts / "versions").glob("*nothing_new.py")
+    assert HISTORY not in written.read_text()
+    assert "def upgrade() -> None:\n    # ### commands auto generated" in written.read_text()
 
 
 def test_a_rolling_update_fails_no_process(
