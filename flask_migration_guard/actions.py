@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from flask_migration_guard.connect import wait_for_database
+from flask_migration_guard.connect import unprepared, wait_for_database
 from flask_migration_guard.errors import (
     GuardConfigError,
     LockLostError,
@@ -109,14 +109,16 @@ class Runner:
         assert state is not None  # read() returns a state, or raises on its last attempt
         return state
 
-    def _reading_connection(self) -> Connection:
+    @contextmanager
+    def _reading_connection(self) -> Iterator[Connection]:
         """A connection for reads; on PostgreSQL in autocommit, so that a process that
         polls while another migrates never sits inside a transaction, not even between
-        a read and its rollback, holding locks the migration's DDL would wait for."""
-        connection = self.engine.connect()
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        return connection
+        a read and its rollback, holding locks the migration's DDL would wait for. The
+        reads, repeated by wait mode and the health endpoint, are never prepared."""
+        with self.engine.connect() as connection, unprepared(connection):
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     def applied_history(self) -> list[dict[str, Any]]:
         """The schema history's rows, oldest first; none when the database has none."""

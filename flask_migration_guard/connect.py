@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from flask_migration_guard.errors import (
     DatabaseUnavailableError,
@@ -33,6 +36,36 @@ _PERMANENT = (
 
 # SQLite's answers for a file it cannot use, which no wait mends (unlike a lock).
 _SQLITE_PERMANENT = ("unable to open database file", "file is not a database")
+
+
+def prepare_nothing(connection: Connection) -> Any:
+    """Stop psycopg 3 preparing statements on ``connection``; return its former threshold.
+
+    psycopg 3 prepares a statement on the server once a connection has run it five
+    times, naming it ``_pg3_<n>``. Behind a transaction-mode pooler, clients share
+    server sessions, where names other clients prepared clash with these: the guard's
+    polls would fail with ``prepared statement "_pg3_0" already exists``. psycopg2 and
+    the other drivers prepare nothing by themselves (``None`` is returned).
+    """
+    raw: Any = connection.connection.dbapi_connection
+    if not hasattr(raw, "prepare_threshold"):
+        return None
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None
+    return threshold
+
+
+@contextmanager
+def unprepared(connection: Connection) -> Iterator[Connection]:
+    """``connection`` preparing nothing inside the block (see :func:`prepare_nothing`),
+    then as it was: a pooled connection goes back to the app unchanged."""
+    raw: Any = connection.connection.dbapi_connection
+    threshold = prepare_nothing(connection)
+    try:
+        yield connection
+    finally:
+        if threshold is not None:
+            raw.prepare_threshold = threshold
 
 
 def masked_url(engine: Engine) -> str:

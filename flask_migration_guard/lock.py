@@ -45,6 +45,7 @@ import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from flask_migration_guard.connect import prepare_nothing, unprepared
 from flask_migration_guard.errors import (
     DatabaseUnavailableError,
     LockLostError,
@@ -178,7 +179,7 @@ class _Watchdog:
 
     def _probe(self, answered: threading.Event) -> None:
         try:
-            with self.engine.connect() as connection:
+            with self.engine.connect() as connection, unprepared(connection):
                 connection.exec_driver_sql("SELECT 1")
             answered.set()
         except Exception:  # no answer is what the watchdog looks for
@@ -362,6 +363,8 @@ def _listening_connection(engine: Engine, names: Names) -> Connection:
         no migration could run either.
     """
     connection = _autocommit_connection(engine)
+    # Its polls repeat, and it never goes back to the pool: it prepares nothing.
+    prepare_nothing(connection)
     try:
         connection.exec_driver_sql(f"LISTEN {names.channel}")
     except sa.exc.DBAPIError as exc:
@@ -473,7 +476,7 @@ def _acquire_advisory(
                 if needless:
                     # Woken (or polled) after the holder finished: no need to take the lock.
                     if connection is not None:
-                        connection.close()
+                        _discard(connection)  # it LISTENs: not for the app's pool
                     return None
                 if connection is not None and _lost(connection):
                     lost = "the server closed the connection"

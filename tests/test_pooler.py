@@ -21,6 +21,7 @@ from guard_processes import (
     query,
     table_names,
 )
+from guard_databases import migrate_to
 from pgbouncer import pgbouncer
 
 from flask_migration_guard import lock
@@ -117,6 +118,39 @@ def test_check_and_wait_through_a_pooler(
         assert [process.result().get("state") for process in boots] == ["at_head"] * BOOTS, (
             everything
         )
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "words"),
+    [
+        ("upgrade", "LockTimeoutError", "The migration lock is held by"),
+        ("wait", "NotUpToDateError", "for another process to bring the database to head"),
+    ],
+)
+def test_waiters_sharing_one_server_session_wait_out_their_timeout(
+    postgres_server_url: str, postgres_url: str, processes: Processes, tmp_path: Path,
+    mode: str, error: str, words: str,
+) -> None:
+    """Two boots on psycopg 3 wait through a one-session transaction pooler, for a lock held
+    elsewhere or for the head: each repeats its reads on the server session the other
+    uses too, where statements psycopg prepared would clash by name, and both end with
+    their own timeout."""
+    migrate_to(postgres_url, "cacecc4f1237")  # reads that succeed: nothing rolls back
+    holder = processes.hold_migration_lock(postgres_url)
+    with pgbouncer(postgres_server_url, "transaction", pool_size=1) as template:
+        url = sa.make_url(_through(template, postgres_url)).set(drivername="postgresql+psycopg")
+        config = boot_config(
+            url.render_as_string(hide_password=False),
+            IBUTSU_DB_MIGRATE=mode, IBUTSU_DB_LOCK_TIMEOUT=8, IBUTSU_DB_WAIT_TIMEOUT=8,
+        )
+        boots = [processes.boot(config, f"waiter{number}") for number in range(2)]
+        for process in boots:
+            process.wait(timeout=120)
+    holder.stop()
+    everything = "\n".join(process.describe() for process in boots)
+    for process in boots:
+        assert process.result().get("error") == error, everything
+        assert words in process.result()["message"], everything
 
 
 def _proves_direct(url: str, **connect_args: str) -> bool:
