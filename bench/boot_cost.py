@@ -8,6 +8,9 @@ kernel's high-water mark of its resident set, ``VmHWM``); its parent also times 
 whole process. The bare app imports Ibutsu's models and calls ``db.init_app``: it
 neither checks the URL, nor connects, nor registers the health endpoints.
 
+Both sides run with bytecode, as an installed package has it (see ``bytecode.py``);
+the warm-up boots fill it.
+
     python bench/boot_cost.py [--rounds 30] [--postgres URL]
 """
 
@@ -23,6 +26,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bytecode import environment  # noqa: E402
 
 from ibutsu_server import create_app  # noqa: E402
 from ibutsu_server.testing import postgres  # noqa: E402
@@ -54,26 +60,28 @@ GUARDED = (
 )
 
 
-def boot(script: str, url: str) -> tuple[float, float, float]:
-    """One cold boot: the process's milliseconds from its first line, the milliseconds
-    of the whole process as its parent sees them, and its peak memory in MiB."""
+def boot(script: str, url: str, bytecode: str) -> tuple[float, float, float]:
+    """One cold boot, with bytecode under the folder ``bytecode``: the process's
+    milliseconds from its first line, the milliseconds of the whole process as its
+    parent sees them, and its peak memory in MiB."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", script, url], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, url],
+        capture_output=True, text=True, check=True, env=environment(bytecode),
     )
     whole = (time.perf_counter() - started) * 1000
     milliseconds, kilobytes = done.stdout.split()
     return float(milliseconds), whole, int(kilobytes) / 1024
 
 
-def compare(dialect: str, url: str, rounds: int) -> None:
+def compare(dialect: str, url: str, rounds: int, bytecode: str) -> None:
     bare: list[tuple[float, float, float]] = []
     guarded: list[tuple[float, float, float]] = []
-    for warm_up in (BARE, GUARDED):  # the disk cache, and the guard's heads cache
-        boot(warm_up, url)
+    for warm_up in (BARE, GUARDED):  # the disk cache, bytecode, the guard's heads cache
+        boot(warm_up, url, bytecode)
     for _ in range(rounds):
-        bare.append(boot(BARE, url))
-        guarded.append(boot(GUARDED, url))
+        bare.append(boot(BARE, url, bytecode))
+        guarded.append(boot(GUARDED, url, bytecode))
     cells = []
     for column in range(3):
         ours = statistics.median(sample[column] for sample in guarded)
@@ -105,8 +113,9 @@ def main() -> None:
                 " | create_app ms, whole process | ratio | bare MiB | create_app MiB | more |"
             )
             print("|---" * 10 + "|")
-            compare("SQLite", sqlite_url, arguments.rounds)
-            compare("PostgreSQL", postgres_url, arguments.rounds)
+            bytecode = os.path.join(folder, "bytecode")
+            compare("SQLite", sqlite_url, arguments.rounds, bytecode)
+            compare("PostgreSQL", postgres_url, arguments.rounds, bytecode)
         finally:
             maker.drop(name)
 

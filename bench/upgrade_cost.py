@@ -2,7 +2,8 @@
 against Flask-Migrate's ``flask db upgrade`` on the same app, on synthetic chains of 100
 and 1,000 revisions, on PostgreSQL and SQLite, in one run.
 
-All three run as commands in new processes, on a new empty database each time, one
+All three run as commands in new processes, with bytecode as an installed package has
+it (see ``bytecode.py``), after one warm-up run each, on a new empty database each time, one
 transaction per revision (the guard's way; the other two are configured the same),
 alternating round after round. Flask-Migrate pays the same start-up as the guard
 (Flask, Flask-SQLAlchemy and the app), so the last column is what the guard itself
@@ -35,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bytecode import environment  # noqa: E402
 from synthetic_chain import write_chain  # noqa: E402
 
 from ibutsu_server.testing import postgres  # noqa: E402
@@ -93,10 +95,12 @@ sqlalchemy.url = {url}
 
 def timed(command: list[str], folder: Path, url: str, scripts: Path) -> float:
     """Seconds one command takes, as its parent sees them."""
-    environment = dict(os.environ, BENCH_URL=url, BENCH_SCRIPTS=str(scripts), PYTHONPATH=ROOT)
+    variables = environment(
+        str(folder / "bytecode"), BENCH_URL=url, BENCH_SCRIPTS=str(scripts), PYTHONPATH=ROOT
+    )
     (folder / "alembic.ini").write_text(INI.format(scripts=scripts, url=url))
     started = time.perf_counter()
-    subprocess.run(command, cwd=folder, env=environment, check=True, capture_output=True)
+    subprocess.run(command, cwd=folder, env=variables, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
@@ -109,6 +113,9 @@ def compare(dialect: str, make_url: object, revisions: int, rounds: int, folder:
                           "upgrade"],
         "guard": [sys.executable, "-m", "flask", "--app", "bench_app", "db", "upgrade"],
     }
+    for command in commands.values():  # a warm-up: bytecode, the guard's heads cache
+        with make_url() as url:  # type: ignore[operator]
+            timed(command, folder, url, scripts)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
         for name, command in commands.items():
