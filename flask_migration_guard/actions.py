@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -208,15 +208,19 @@ class Runner:
             config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
             hooks: list[Any] = [logger or RevisionLogger()]
+            recording: Any = nullcontext()
             if not read_only:
                 from flask_migration_guard.history import HistoryRecorder
 
-                hooks.append(HistoryRecorder(self.names, self.scripts.checksums))
+                recorder = HistoryRecorder(self.names, self.scripts.checksums)
+                hooks.append(recorder)
+                recording = recorder.riding_along(connection)
             config.attributes["on_version_apply"] = hooks
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table
             config.attributes["version_table_schema"] = self.names.version_table_schema
-            action(config, *args, **kwargs)
+            with recording:
+                action(config, *args, **kwargs)
 
     @contextmanager
     def _migrating(self, unless: Unless | None = None) -> Iterator[tuple[Hold, list[str]]]:

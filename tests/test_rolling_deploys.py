@@ -150,6 +150,25 @@ def test_each_revision_applied_or_reverted_is_recorded(
     ]
 
 
+def test_on_postgresql_the_rows_ride_along_with_the_version_writes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """After the first revision of an upgrade, each row is written by Alembic's own
+    statement that moves the version table on: the history costs no round trip more."""
+    url = fresh_url(request, "postgresql")
+    app = boot(url, release_2(tmp_path), "off")
+    runner = app_guard(app).runner
+    statements: list[str] = []
+    sa.event.listen(
+        runner.engine, "after_cursor_execute", lambda *call: statements.append(call[2])
+    )
+    runner.upgrade()
+    writes = [statement for statement in statements if f"INSERT INTO {HISTORY}" in statement]
+    assert [statement.split()[0] for statement in writes] == ["INSERT", "WITH", "WITH", "WITH"]
+    assert all("UPDATE alembic_version SET" in statement for statement in writes[1:])
+    assert [row[0] for row in history(url)] == ["rel0001", "rel0002", "rel0003", "rel0004"]
+
+
 @DIALECTS
 def test_a_failed_revision_leaves_no_row(
     dialect: str, request: pytest.FixtureRequest
