@@ -6,7 +6,6 @@ boot that finds the database at head never loads it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,8 @@ def alembic_config(directory: str, x_arguments: Sequence[str] = ()) -> Config:
 
     :param x_arguments: what ``-x`` gives env.py (``context.get_x_argument()``).
     """
+    import argparse  # with Alembic, which needs it too: a boot in check mode imports neither
+
     from alembic.config import Config
 
     ini = os.path.join(directory, "alembic.ini")
