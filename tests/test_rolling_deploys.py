@@ -150,23 +150,52 @@ def test_each_revision_applied_or_reverted_is_recorded(
     ]
 
 
-def test_on_postgresql_the_rows_ride_along_with_the_version_writes(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    """After the first revision of an upgrade, each row is written by Alembic's own
-    statement that moves the version table on: the history costs no round trip more."""
-    url = fresh_url(request, "postgresql")
-    app = boot(url, release_2(tmp_path), "off")
+def _upgrade_logging_statements(url: str, scripts: Path) -> list[str]:
+    """Upgrade ``url`` with the ``scripts`` to their heads; the statements that wrote history."""
+    app = boot(url, scripts, "off")
     runner = app_guard(app).runner
     statements: list[str] = []
     sa.event.listen(
         runner.engine, "after_cursor_execute", lambda *call: statements.append(call[2])
     )
     runner.upgrade()
-    writes = [statement for statement in statements if f"INSERT INTO {HISTORY}" in statement]
+    return [statement for statement in statements if f"INSERT INTO {HISTORY}" in statement]
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_on_postgresql_the_rows_ride_along_with_the_version_writes(
+    postgres_url: str, tmp_path: Path, driver: str
+) -> None:
+    """After the first revision of an upgrade, each row is written by Alembic's own
+    statement that moves the version table on: the history costs no round trip more."""
+    url = sa.make_url(postgres_url).set(drivername=f"postgresql+{driver}")
+    writes = _upgrade_logging_statements(
+        url.render_as_string(hide_password=False), release_2(tmp_path)
+    )
     assert [statement.split()[0] for statement in writes] == ["INSERT", "WITH", "WITH", "WITH"]
     assert all("UPDATE alembic_version SET" in statement for statement in writes[1:])
-    assert [row[0] for row in history(url)] == ["rel0001", "rel0002", "rel0003", "rel0004"]
+    assert [row[0] for row in history(postgres_url)] == ["rel0001", "rel0002", "rel0003", "rel0004"]
+
+
+def test_branches_and_their_merge_ride_along_once_each(postgres_url: str, tmp_path: Path) -> None:
+    """A new branch (Alembic inserts a version row) and a merge (it deletes one row and
+    updates the other) each carry their revision's row, once."""
+    scripts = tmp_path / "two_heads"
+    shutil.copytree(SCRIPTS / "two_heads", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    app = boot(postgres_url, scripts, "off")
+    result = app.test_cli_runner().invoke(
+        args=["db", "merge", "heads", "-m", "join", "--rev-id", "twoh0004join"]
+    )
+    assert result.exit_code == 0, result.output
+    writes = _upgrade_logging_statements(postgres_url, scripts)
+    assert [statement.split()[0] for statement in writes] == ["INSERT", "WITH", "WITH", "WITH"]
+    assert sorted(row[0] for row in history(postgres_url)) == [
+        "twoh0001base", "twoh0002left", "twoh0003right", "twoh0004join"
+    ]
+    [(parents,)] = query(
+        postgres_url, f"SELECT parents FROM {HISTORY} WHERE revision = 'twoh0004join'"
+    )
+    assert sorted(parents.split()) == ["twoh0002left", "twoh0003right"]
 
 
 @DIALECTS
