@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -208,7 +208,7 @@ class Runner:
             config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
             hooks: list[Any] = [logger or RevisionLogger()]
-            recording: Any = nullcontext()
+            recording: AbstractContextManager[None] = nullcontext()
             if not read_only:
                 from flask_migration_guard.history import HistoryRecorder
 
