@@ -41,7 +41,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import filelock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -594,6 +593,8 @@ def _postgresql_lock(
 def _sqlite_lock(
     database: str, timeout: float, names: Names, unless: Unless | None
 ) -> Iterator[Hold]:
+    import filelock  # SQLite's lock alone: a migration of PostgreSQL never imports it
+
     lock = filelock.FileLock(f"{database}.migration-lock")
     deadline = time.monotonic() + timeout
     attempt = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,12 +37,12 @@ class Interrupted(KeyboardInterrupt):
 
 @contextmanager
 def _psycopg2_interruptible() -> Iterator[None]:
-    try:
-        import psycopg2.extensions
-        import psycopg2.extras
-    except ImportError:
+    if "psycopg2" not in sys.modules:  # then no connection of psycopg2's exists to wait on
         yield
         return
+    import psycopg2.extensions
+    import psycopg2.extras
+
     previous = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     try:

@@ -223,6 +223,17 @@ def test_a_boot_at_head_in_check_mode_imports_no_alembic(tmp_path: Path) -> None
     assert not {"alembic", "filelock", "argparse"} & packages
 
 
+def test_migrating_postgresql_on_psycopg_3_imports_neither_filelock_nor_psycopg2(
+    postgres_url: str,
+) -> None:
+    """SQLite's file lock, and the wait that makes psycopg2 interruptible, cost a migrating
+    process their imports only where they serve: not on PostgreSQL through psycopg 3."""
+    url = sa.make_url(postgres_url).set(drivername="postgresql+psycopg")
+    packages = packages_after_boot(url.render_as_string(hide_password=False), "upgrade")
+    assert {"alembic", "psycopg"} <= packages
+    assert not {"filelock", "psycopg2"} & packages
+
+
 def test_the_version_table_may_live_in_another_schema(postgres_url: str) -> None:
     """``version_table_schema`` is honoured: the guard reads, and Alembic writes, there."""
     execute(postgres_url, "CREATE SCHEMA bookkeeping")
