@@ -92,7 +92,9 @@ def compare(dialect: str, url: str, rounds: int, bytecode: str) -> None:
             cells.append(f"{theirs:.1f} | {ours:.1f} | {ours - theirs:+.1f}")
     # Each round's two boots ran one after the other: their ratio shrugs off the
     # machine's drift from round to round, which the ratio of the medians does not.
-    paired = statistics.median(ours[0] / theirs[0] for ours, theirs in zip(guarded, bare))
+    paired = statistics.median(
+        with_guard[0] / without[0] for with_guard, without in zip(guarded, bare)
+    )
     cells.insert(1, f"{paired:.3f}x")
     print(f"| {dialect} | " + " | ".join(cells) + " |")
 

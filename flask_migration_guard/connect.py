@@ -38,7 +38,7 @@ _PERMANENT = (
 _SQLITE_PERMANENT = ("unable to open database file", "file is not a database")
 
 
-def prepare_nothing(connection: Connection) -> Any:
+def prepare_nothing(connection: Connection) -> int | None:
     """Stop psycopg 3 preparing statements on ``connection``; return its former threshold.
 
     psycopg 3 prepares a statement on the server once a connection has run it five
@@ -50,7 +50,7 @@ def prepare_nothing(connection: Connection) -> Any:
     raw: Any = connection.connection.dbapi_connection
     if not hasattr(raw, "prepare_threshold"):
         return None
-    threshold = raw.prepare_threshold
+    threshold: int | None = raw.prepare_threshold
     raw.prepare_threshold = None
     return threshold
 
