@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def test_waiting_process_holds_no_transaction_open(
     postgres_url: str, processes: Processes
 ) -> None:
     """While a process waits for the lock, none of its sessions is 'idle in transaction'."""
-    name = "ibutsu-waiter"
+    name = f"ibutsu-waiter-{uuid.uuid4().hex[:8]}"  # this test's alone, on a shared server
     waiter_url = f"{postgres_url}?application_name={name}"
     with advisory_lock_session(postgres_url) as holder:
         waiter = processes.boot(boot_config(waiter_url, IBUTSU_DB_LOCK_TIMEOUT=60), "waiter")
