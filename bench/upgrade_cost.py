@@ -2,20 +2,28 @@
 against Flask-Migrate's ``flask db upgrade`` on the same app, on synthetic chains of 100
 and 1,000 revisions, on PostgreSQL and SQLite, in one run.
 
-All three run as commands in new processes, with bytecode as an installed package has
-it (see ``bytecode.py``), after one warm-up run each, on a new empty database each time, one
-transaction per revision (the guard's way; the other two are configured the same),
-alternating round after round. Flask-Migrate pays the same start-up as the guard
-(Flask, Flask-SQLAlchemy and the app), so the last column is what the guard itself
-costs. The guard's run adds what makes it safe: the migration lock, the state read
-before and after, the lock holder's watchdog, and a log line per revision. On
-PostgreSQL over TCP the server proves the connection direct, so the guard skips its
-check per transaction that the lock is still held (which runs when a pooler may stand
-between).
+All run as commands in new processes, with bytecode as an installed package has it (see
+``bytecode.py``), after one warm-up run each, on a new empty database each time, one
+transaction per revision (the guard's way; the others are configured the same),
+alternating round after round. Ratios are the median of each round's own ratio, which
+shrugs off the machine's drift between rounds.
+
+Five commands:
+
+- ``alembic``: Alembic's own command with an env.py that imports nothing but SQLAlchemy;
+- ``alembic, app's env.py``: the same, with an env.py that imports the Flask app's module,
+  as the env.py of a Flask-SQLAlchemy project does to reach its models (Ibutsu's does):
+  the start-up of Flask and Flask-SQLAlchemy, without Flask's command line;
+- ``Flask-Migrate``: ``flask db upgrade`` through Flask-Migrate, on the same app;
+- ``guard``: ``flask db upgrade`` through the guard: the migration lock, the state read
+  before and after, a log line and a schema history row per revision;
+- ``guard, no history``: the same with the history row switched off (by the bench only),
+  to show what the row costs.
 
 A second table times the same upgrade inside one process (no start-up on either side),
-the guard's again with that per-transaction check forced on, and again without its schema
-history row per revision, to show what each costs.
+the guard's again with its per-transaction check that the lock is still held forced on
+(it runs when a pooler may stand between; on PostgreSQL over TCP the server proves the
+connection direct and the guard skips it), and again without its history row.
 
     python bench/upgrade_cost.py [--rounds 5] [--postgres URL]
 """
@@ -41,9 +49,14 @@ from synthetic_chain import write_chain  # noqa: E402
 
 from ibutsu_server.testing import postgres  # noqa: E402
 
+#: A command's arguments, and the environment variables it runs with beyond the common.
+Command = tuple[list[str], dict[str, str]]
+
 # Migrates on the guard's connection when it gives one, else as plain Alembic does (the
-# URL from alembic.ini; Flask-Migrate's run has none, and gets it from the environment).
+# URL from alembic.ini; Flask-Migrate's run has none, and gets it from the environment),
+# after importing the app's module when BENCH_APP_MODULE names one.
 ENV_PY = '''\
+import importlib
 import os
 
 from alembic import context
@@ -54,6 +67,9 @@ if "connection" in context.config.attributes:
     run_on_given_connection(context)
 else:
     import sqlalchemy as sa
+
+    if os.environ.get("BENCH_APP_MODULE"):
+        importlib.import_module(os.environ["BENCH_APP_MODULE"])
 
     url = context.config.get_main_option("sqlalchemy.url") or os.environ["BENCH_URL"]
     engine = sa.create_engine(url)
@@ -86,6 +102,22 @@ MIGRATE_APP = APP.replace(
     "flask_migration_guard import MigrationGuard", "flask_migrate import Migrate"
 ).replace("MigrationGuard(app, directory", "Migrate(app, db, directory")
 
+#: The same app with no migration extension: what a project's env.py imports.
+BARE_APP = APP.replace("\nfrom flask_migration_guard import MigrationGuard\n", "").replace(
+    "    MigrationGuard(app, directory=os.environ[\"BENCH_SCRIPTS\"])\n", ""
+)
+
+#: The guard's app with the schema history row switched off, for this benchmark only.
+UNRECORDED_APP = APP + '''
+
+import contextlib
+
+from flask_migration_guard.history import HistoryRecorder
+
+HistoryRecorder.__call__ = lambda *_, **__: None
+HistoryRecorder.riding_along = lambda *_: contextlib.nullcontext()
+'''
+
 INI = """\
 [alembic]
 script_location = {scripts}
@@ -93,25 +125,36 @@ sqlalchemy.url = {url}
 """
 
 
-def timed(command: list[str], folder: Path, url: str, scripts: Path) -> float:
+def timed(command: Command, folder: Path, url: str, scripts: Path) -> float:
     """Seconds one command takes, as its parent sees them."""
+    arguments, extra = command
     variables = environment(
-        str(folder / "bytecode"), BENCH_URL=url, BENCH_SCRIPTS=str(scripts), PYTHONPATH=ROOT
+        str(folder / "bytecode"),
+        BENCH_URL=url,
+        BENCH_SCRIPTS=str(scripts),
+        PYTHONPATH=ROOT,
+        **extra,
     )
     (folder / "alembic.ini").write_text(INI.format(scripts=scripts, url=url))
     started = time.perf_counter()
-    subprocess.run(command, cwd=folder, env=variables, check=True, capture_output=True)
+    subprocess.run(arguments, cwd=folder, env=variables, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
 def compare(dialect: str, make_url: object, revisions: int, rounds: int, folder: Path) -> None:
     scripts = write_chain(folder / f"chain_{revisions}", revisions)
     (scripts / "env.py").write_text(ENV_PY)
-    commands = {
-        "alembic": [sys.executable, "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"],
-        "flask-migrate": [sys.executable, "-m", "flask", "--app", "bench_migrate_app", "db",
-                          "upgrade"],
-        "guard": [sys.executable, "-m", "flask", "--app", "bench_app", "db", "upgrade"],
+    alembic = [sys.executable, "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"]
+
+    def flask(app: str) -> list[str]:
+        return [sys.executable, "-m", "flask", "--app", app, "db", "upgrade"]
+
+    commands: dict[str, Command] = {
+        "alembic": (alembic, {}),
+        "alembic, app": (alembic, {"BENCH_APP_MODULE": "bench_bare_app"}),
+        "flask-migrate": (flask("bench_migrate_app"), {}),
+        "guard": (flask("bench_app"), {}),
+        "no history": (flask("bench_unrecorded_app"), {}),
     }
     for command in commands.values():  # a warm-up: bytecode, the guard's heads cache
         with make_url() as url:  # type: ignore[operator]
@@ -121,16 +164,15 @@ def compare(dialect: str, make_url: object, revisions: int, rounds: int, folder:
         for name, command in commands.items():
             with make_url() as url:  # type: ignore[operator]
                 times[name].append(timed(command, folder, url, scripts))
-    plain, migrate, ours = (statistics.median(times[name]) for name in commands)
-    # Each round ran the three one after the other: their ratios within a round shrug
-    # off the machine's drift between rounds, which the ratios of the medians do not.
-    paired = statistics.median(
-        guard / alembic for alembic, guard in zip(times["alembic"], times["guard"])
-    )
+
+    def paired(name: str, base: str) -> str:
+        return f"{statistics.median(a / b for a, b in zip(times[name], times[base])):.3f}x"
+
+    seconds = " | ".join(f"{statistics.median(series):.2f}" for series in times.values())
     print(
-        f"| {dialect} | {revisions} | {plain:.2f} | {migrate:.2f} | {ours:.2f}"
-        f" | {ours / plain:.3f}x | {paired:.3f}x | {migrate / plain:.3f}x"
-        f" | {ours / migrate:.3f}x |"
+        f"| {dialect} | {revisions} | {seconds} | {paired('guard', 'alembic')}"
+        f" | {paired('flask-migrate', 'alembic')} | {paired('guard', 'flask-migrate')}"
+        f" | {paired('guard', 'alembic, app')} | {paired('no history', 'alembic, app')} |"
     )
 
 
@@ -227,13 +269,19 @@ def main() -> None:
         folder = Path(name)
         (folder / "bench_app.py").write_text(APP)
         (folder / "bench_migrate_app.py").write_text(MIGRATE_APP)
-        print(f"Median of {arguments.rounds} runs of each, alternating, new database each.\n")
+        (folder / "bench_unrecorded_app.py").write_text(UNRECORDED_APP)
+        (folder / "bench_bare_app.py").write_text(BARE_APP)
         print(
-            "| dialect | revisions | alembic s | Flask-Migrate s | guard s | guard / alembic"
-            " | guard / alembic, median of each round's pair | Flask-Migrate / alembic"
-            " | guard / Flask-Migrate |"
+            f"Median of {arguments.rounds} runs of each, alternating, new database each;"
+            " ratios are the median of each round's own.\n"
         )
-        print("|---" * 9 + "|")
+        print(
+            "| dialect | revisions | alembic s | alembic, app's env.py s | Flask-Migrate s"
+            " | guard s | guard, no history s | guard / alembic | Flask-Migrate / alembic"
+            " | guard / Flask-Migrate | guard / alembic, app's env.py"
+            " | guard, no history / alembic, app's env.py |"
+        )
+        print("|---" * 12 + "|")
         for dialect, server in (("PostgreSQL", arguments.postgres), ("SQLite", None)):
             databases = _Databases(folder, server)
             for revisions in (100, 1000):
