@@ -585,8 +585,7 @@ def _postgresql_lock(
         except Exception:
             log.warning("Could not release the migration lock; its session will end it")
         # The session's settings for the migration must not reach the app through the pool.
-        connection.invalidate()
-        connection.close()
+        _discard(connection)
 
 
 @contextmanager
