@@ -11,6 +11,8 @@ then ``COMMIT``. Four ways, alternating, on one connection of a new database:
   guard writes it from a run's second revision on;
 - ``history row, own statement``: the same row in an ``INSERT`` of its own.
 
+The history row is the guard's own, made per revision by its recorder.
+
     python bench/history_row.py [--rounds 9] [--revisions 200] [--postgres URL]
 """
 
@@ -22,39 +24,34 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from flask_migration_guard.history import history_table  # noqa: E402
+from flask_migration_guard.history import HistoryRecorder  # noqa: E402
 from flask_migration_guard.naming import DEFAULT_NAMES  # noqa: E402
 from ibutsu_server.testing import postgres  # noqa: E402
 
 VERSION = "alembic_version"
 
 
-def _row(index: int) -> dict[str, Any]:
-    return dict(
-        revision=f"{index:012x}",
-        parents=f"{index - 1:012x}",
-        direction="upgrade",
-        applied_at=datetime.now(timezone.utc),
-        duration_ms=1.5,
-        host="bench-host",
-        pid=os.getpid(),
-        package_version="1.0",
-        checksum="0" * 64,
-        backward_compatible=False,
-        message=f"synthetic revision {index}",
-    )
+def _ways(connection: sa.Connection, count: int) -> dict[str, Callable[[str, int], None]]:
+    """Each way of writing ``count`` revisions' version, by the label it is printed with."""
+    checksums = {f"{index:012x}": "0" * 64 for index in range(count + 1)}
+    recorder = HistoryRecorder(DEFAULT_NAMES, checksums)
 
+    def _row(index: int) -> dict[str, Any]:
+        """The row the guard writes, made by the recorder itself, for a synthetic revision."""
+        script = SimpleNamespace(
+            revision=f"{index:012x}", down_revision=f"{index - 1:012x}", path="",
+            module=None, doc=f"synthetic revision {index}",
+        )
+        return recorder._row(script, True)
 
-def _ways(connection: sa.Connection) -> dict[str, Callable[[str, int], None]]:
-    insert = history_table(DEFAULT_NAMES).insert()
-    row_sql = str(insert.compile(dialect=connection.dialect, column_keys=list(_row(1))))
+    row_sql = str(recorder.insert.compile(dialect=connection.dialect, column_keys=list(_row(1))))
     run = connection.exec_driver_sql
     return {
         "bare": lambda update, _: run(update),
@@ -102,7 +99,7 @@ def main() -> None:
     engine = sa.create_engine(maker.create(name))
     try:
         with engine.connect() as connection:
-            history_table(DEFAULT_NAMES).create(connection)
+            HistoryRecorder(DEFAULT_NAMES).table.create(connection)
             for statement in (
                 f"CREATE TABLE {VERSION} (version_num varchar(32) PRIMARY KEY)",
                 f"INSERT INTO {VERSION} VALUES ('{0:012x}')",
@@ -111,7 +108,7 @@ def main() -> None:
             ):
                 connection.exec_driver_sql(statement)
             connection.commit()
-            ways = _ways(connection)
+            ways = _ways(connection, arguments.revisions)
             times: dict[str, list[float]] = {label: [] for label in ways}
             for _ in range(arguments.rounds):
                 for label, way in ways.items():
