@@ -207,7 +207,8 @@ class Runner:
                 connection.execution_options(postgresql_readonly=True)
             config = alembic_config(self.scripts.directory, self.x_arguments)
             config.attributes["connection"] = connection
-            hooks: list[Any] = [logger or RevisionLogger()]
+            logger = logger or RevisionLogger()
+            hooks: list[Any] = [logger]
             recording: AbstractContextManager[None] = nullcontext()
             if not read_only:
                 from flask_migration_guard.history import HistoryRecorder
@@ -219,7 +220,7 @@ class Runner:
             config.attributes["read_only"] = read_only
             config.attributes["version_table"] = self.names.version_table
             config.attributes["version_table_schema"] = self.names.version_table_schema
-            with recording:
+            with recording, logger.confirming(connection):
                 action(config, *args, **kwargs)
 
     @contextmanager

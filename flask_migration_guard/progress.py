@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 import click
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 log = logging.getLogger("flask_migration_guard.actions")
 
@@ -86,6 +88,10 @@ class RevisionLogger:
     every :data:`PROGRESS_INTERVAL` seconds while it runs, and one when it is done; with
     a ``bar``, the bar shows all that instead, and the lines go to DEBUG.
 
+    Alembic calls the hook inside the revision's transaction, whose COMMIT may still
+    fail: a revision is done, and said to be, only once its transaction has committed
+    (see :meth:`confirming`).
+
     :param planned: the revisions the run applies, in order, when known.
     """
 
@@ -95,6 +101,7 @@ class RevisionLogger:
         self.level = logging.DEBUG if bar is not None else logging.INFO
         self.started = time.perf_counter()
         self.done: tuple[str, ...] = ()
+        self.uncommitted: list[Any] = []  # the steps whose transaction has not committed yet
 
     def _running_now(self) -> str | None:
         return self.planned[len(self.done)] if len(self.done) < len(self.planned) else None
@@ -140,6 +147,15 @@ class RevisionLogger:
                 self.bar.close()
 
     def __call__(self, *, step: Any, **_: Any) -> None:
+        self.uncommitted.append(step)
+
+    def _committed(self, *_: Any) -> None:
+        """The steps seen so far have committed: say so, and announce the next."""
+        steps, self.uncommitted = self.uncommitted, []
+        for step in steps:
+            self._done(step)
+
+    def _done(self, step: Any) -> None:
         elapsed = (time.perf_counter() - self.started) * 1000
         verb = "Stamped" if step.is_stamp else "Applied" if step.is_upgrade else "Reverted"
         revision = step.up_revision
@@ -159,3 +175,15 @@ class RevisionLogger:
         self.started = time.perf_counter()
         if forward:
             self._announce()
+
+    @contextmanager
+    def confirming(self, connection: Connection) -> Iterator[None]:
+        """Within the block, the steps seen are done once ``connection`` begins its next
+        transaction (Alembic commits each revision's before it goes on), or once the
+        block ends without an error; steps whose commit failed are never said done."""
+        sa.event.listen(connection, "begin", self._committed)
+        try:
+            yield
+            self._committed()
+        finally:
+            sa.event.remove(connection, "begin", self._committed)

@@ -77,6 +77,25 @@ def test_failing_first_revision_leaves_an_empty_database(empty_url: str) -> None
     assert "a" not in table_names(empty_url)
 
 
+def test_a_revision_whose_commit_fails_is_named_and_never_said_applied(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Revision 1 runs every statement, and PostgreSQL refuses its COMMIT (a deferred
+    foreign key): the log never says it was applied, and the error names it, not the
+    revision after it."""
+    caplog.set_level(logging.INFO)
+    with pytest.raises(MigrationFailedError) as caught:
+        boot(boot_config(postgres_url, "failing_commit"))
+    error = caught.value
+    assert error.revision == "fcom0001", error.message
+    assert error.last_good == ()
+    assert "ForeignKeyViolation" in error.message
+    assert "Applying fcom0001, revision 1 of 2" in caplog.text
+    assert "Applied fcom0001" not in caplog.text
+    assert "Applying fcom0002" not in caplog.text
+    assert not {"parent", "child", "alembic_version_history"} & table_names(postgres_url)
+
+
 def test_blocked_ddl_fails_fast_with_the_lock_timeout(postgres_url: str) -> None:
     """A table locked by another session: the ALTER gives up after IBUTSU_DB_DDL_LOCK_TIMEOUT."""
     upgrade_to(postgres_url, "53994db980f1")
